@@ -1,1 +1,46 @@
-fn main() {}
+//! `vibrant`: a CPU inference engine for GGUF models.
+//! Each subcommand lives in its own module with its own clap `Args`.
+
+mod inspect;
+mod template;
+mod tokenize;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "vibrant", version, about = "Fast CPU inference for GGUF language models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a GGUF file's metadata and tensor table.
+    Inspect(inspect::Args),
+    /// Tokenize text with a model's vocabulary and print the ids.
+    Tokenize(tokenize::Args),
+    /// Render an OpenAI-style message list with the model's chat template.
+    Template(template::Args),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIBRANT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Template(a) => template::run(a),
+    };
+    if let Err(e) = result {
+        // One line, no backtrace: bad input is reported, never a panic.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

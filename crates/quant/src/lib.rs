@@ -3,3 +3,6 @@
 //! The kernel table is chosen once, at load.
 
 pub mod blocks;
+pub mod kernels;
+pub mod reference;
+pub mod simd;

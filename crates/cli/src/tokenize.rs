@@ -1,0 +1,12 @@
+//! `vibrant tokenize` (stub; being written).
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Path to a GGUF file.
+    #[arg(short = 'm', long = "model")]
+    pub model: std::path::PathBuf,
+}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("vibrant tokenize is not implemented yet")
+}

@@ -1,0 +1,1 @@
+//! Scalar reference implementations: the truth every SIMD kernel is tested against.

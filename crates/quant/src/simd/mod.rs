@@ -1,0 +1,1 @@
+//! SIMD kernels, one module per architecture, computing exactly what `reference` computes.
