@@ -91,14 +91,9 @@ fn avx2_fma_tree(n: usize, get: impl Fn(usize) -> (f32, f32)) -> f32 {
             }
         }
     }
-    for l in 0..EPR {
-        acc[0][l] += acc[2][l];
-        acc[1][l] += acc[3][l];
-    }
-    for l in 0..EPR {
-        acc[0][l] += acc[1][l];
-    }
-    let t: [f32; 4] = std::array::from_fn(|k| acc[0][k] + acc[0][k + 4]);
+    let [a0, a1, a2, a3] = acc;
+    let s: [f32; EPR] = std::array::from_fn(|l| (a0[l] + a2[l]) + (a1[l] + a3[l]));
+    let t: [f32; 4] = std::array::from_fn(|k| s[k] + s[k + 4]);
     (t[0] + t[1]) + (t[2] + t[3])
 }
 

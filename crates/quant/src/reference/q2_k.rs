@@ -36,8 +36,8 @@ pub fn quantize_row_q2_k(x: &[f32], y: &mut [BlockQ2K]) {
         }
         if max_scale > 0.0 {
             let iscale = Q4SCALE / max_scale;
-            for j in 0..QK_K / 16 {
-                yb.scales[j] = nearest_int(iscale * scales[j]) as u8;
+            for (s, &v) in yb.scales.iter_mut().zip(&scales) {
+                *s = nearest_int(iscale * v) as u8;
             }
             yb.d = f16::from_f32(max_scale / Q4SCALE);
         } else {
@@ -46,8 +46,8 @@ pub fn quantize_row_q2_k(x: &[f32], y: &mut [BlockQ2K]) {
         }
         if max_min > 0.0 {
             let iscale = Q4SCALE / max_min;
-            for j in 0..QK_K / 16 {
-                yb.scales[j] |= (nearest_int(iscale * mins[j]) << 4) as u8;
+            for (s, &v) in yb.scales.iter_mut().zip(&mins) {
+                *s |= (nearest_int(iscale * v) << 4) as u8;
             }
             yb.dmin = f16::from_f32(max_min / Q4SCALE);
         } else {
