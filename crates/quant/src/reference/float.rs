@@ -97,9 +97,12 @@ fn avx2_fma_tree(n: usize, get: impl Fn(usize) -> (f32, f32)) -> f32 {
     (t[0] + t[1]) + (t[2] + t[3])
 }
 
-/// ggml's `ggml_vec_dot_f32` as compiled for AVX2+FMA. The leftovers (`n % 32`, never the case
-/// for model widths) are added in f32 as `sumf += x*y`; GCC contracts that into an FMA when
-/// FMA is enabled, which we assume (`mul_add`).
+/// ggml's `ggml_vec_dot_f32` as compiled for AVX2+FMA. Over the first `n & !31` elements,
+/// lane `l` of accumulator `j` (4 x 8 lanes) sums with FMA the products of elements
+/// `32s + 8j + l`; then `acc0 += acc2; acc1 += acc3; acc0 += acc1`, the 128-bit halves are
+/// added (`t[k] = acc0[k] + acc0[k + 4]`) and two `_mm_hadd_ps` give `(t0 + t1) + (t2 + t3)`.
+/// The leftovers (`n % 32`, never the case for model widths) are added in f32 as
+/// `sumf += x*y`; GCC contracts that into an FMA when FMA is enabled, which we assume.
 pub fn vec_dot_f32_f32(x: &[f32], y: &[f32]) -> f32 {
     debug_assert_eq!(x.len(), y.len());
     let n = x.len().min(y.len());
@@ -110,9 +113,9 @@ pub fn vec_dot_f32_f32(x: &[f32], y: &[f32]) -> f32 {
     sumf
 }
 
-/// ggml's `ggml_vec_dot_f16` as compiled for AVX2+F16C+FMA: F16 inputs widened to f32, the
-/// tree of [`avx2_fma_tree`], then leftovers added in f64 (`sumf += (double)(x*y)`, the product
-/// rounded to f32 first) and the total rounded to f32.
+/// ggml's `ggml_vec_dot_f16` as compiled for AVX2+F16C+FMA: the F16 inputs widened to f32
+/// and summed exactly as in [`vec_dot_f32_f32`], except that the leftovers are added in f64
+/// (`sumf += (double)(x*y)`, the product rounded to f32 first) and the total rounded to f32.
 pub fn vec_dot_f16_f16(x: &[f16], y: &[f16]) -> f32 {
     debug_assert_eq!(x.len(), y.len());
     let n = x.len().min(y.len());

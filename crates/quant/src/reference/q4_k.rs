@@ -131,7 +131,7 @@ pub(super) fn k_dot<'a>(blocks: impl Iterator<Item = (KUnpacked, &'a BlockQ8K)>)
     sums.iter().fold(sumf, |acc, &s| acc + s)
 }
 
-/// ggml's `ggml_vec_dot_q4_K_q8_K_generic` (see [`k_dot`] for the accumulation order).
+/// ggml's `ggml_vec_dot_q4_K_q8_K_generic` (accumulation order: see `k_dot`).
 pub fn vec_dot_q4_k_q8_k(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
     debug_assert_eq!(x.len(), y.len());
     k_dot(x.iter().zip(y).map(|(xb, yb)| {
