@@ -1,0 +1,430 @@
+//! BPE pre-tokenizers: split text into words before merging, chosen by `tokenizer.ggml.pre`.
+//!
+//! The split rules are the regexes of the models' `tokenizer.json` in the adapted form llama.cpp
+//! uses (`llm_tokenizer_bpe` in llama-vocab.cpp), applied in sequence: each regex splits every
+//! chunk left by the previous one into its matches and the gaps between them. The three
+//! families that matter for speed are hand-written splitters (GPT-2, Llama-3 and Qwen2 style,
+//! following the structure of llama.cpp's `unicode_regex_split_custom_*`); the others run on the
+//! small regex engine in [`crate::pattern`].
+
+use crate::pattern::Pattern;
+use crate::unicode::{self, Flags};
+
+pub(crate) enum Stage {
+    /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+    Gpt2,
+    /// `(?:'[sS]|..)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    /// with D = 3 (Llama 3) or 1 (Qwen2, whose regex has a single `\p{N}`).
+    Llama3 { digits: usize },
+    /// `\p{N}`: every number code point on its own.
+    Digits,
+    Regex(Pattern),
+}
+
+/// What a `tokenizer.ggml.pre` name selects.
+pub(crate) struct PreConfig {
+    pub stages: Vec<Stage>,
+    pub ignore_merges: bool,
+    pub add_bos: bool,
+    pub clean_spaces: bool,
+    /// chatglm-bpe / glm4 have no BOS at all.
+    pub no_bos: bool,
+}
+
+pub const GPT2_RE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+pub const LLAMA3_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub const QWEN2_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN35_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const TEKKEN_RE: &str = r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const GPT4O_RE: &str = r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const PORO_RE: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
+const CJK_RE: &str = "[一-龥ࠀ-一가-퟿]+";
+const DEEPSEEK_LLM_LETTERS: &str = r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
+const DEEPSEEK_V3_RE: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
+const SEED_CODER_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+";
+const BAILING_RE: &str = r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
+const MINICPM5_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const EXAONE_MOE_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+";
+const UFAKZEKA_RE: &str = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Every `tokenizer.ggml.pre` name this crate knows for BPE vocabularies.
+pub const KNOWN_PRE: &[&str] = &[
+    "default", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
+    "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais", "trillion",
+    "granite-docling", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+    "jina-v5-nano", "dbrx", "smaug-bpe", "glm4", "chatglm-bpe", "deepseek-llm", "deepseek-coder", "deepseek-v3",
+    "hunyuan-dense", "joyai-llm", "hy_v4", "falcon", "starcoder", "refact", "command-r", "smollm", "codeshell",
+    "exaone", "minerva-7b", "mellum2", "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2",
+    "hunyuan", "solar-open", "grok-2", "qwen35", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken",
+    "chameleon", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2", "seed-coder", "bailingmoe", "bailingmoe2",
+    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka",
+];
+
+fn re(p: &str) -> Stage {
+    Stage::Regex(Pattern::new(p).unwrap_or_else(|e| panic!("built-in pattern {p:?}: {e}")))
+}
+
+/// Resolves a pre-tokenizer name; `Err` for a name not in [`KNOWN_PRE`].
+pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
+    let mut cfg = PreConfig { stages: vec![], ignore_merges: false, add_bos: false, clean_spaces: true, no_bos: false };
+    let no_clean = |c: &mut PreConfig| c.clean_spaces = false;
+    cfg.stages = match name {
+        "default" => vec![re(r"[\p{P}\$\+<=>\^~\|]+"), Stage::Gpt2, re(r"\p{N}+"), re("[0-9][0-9][0-9]")],
+        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "a.x-4.0" | "mellum"
+        | "modern-bert" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe" | "exaone4" | "mpt" | "olmo" | "jais" => {
+            vec![Stage::Gpt2]
+        }
+        "trillion" | "granite-docling" => {
+            no_clean(&mut cfg);
+            vec![Stage::Gpt2]
+        }
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2"
+        | "jina-v5-nano" => {
+            cfg.ignore_merges = true;
+            cfg.add_bos = true;
+            vec![Stage::Llama3 { digits: 3 }]
+        }
+        "dbrx" | "smaug-bpe" => vec![Stage::Llama3 { digits: 3 }],
+        "glm4" | "chatglm-bpe" => {
+            cfg.no_bos = true;
+            vec![Stage::Llama3 { digits: 3 }]
+        }
+        "deepseek-llm" => {
+            no_clean(&mut cfg);
+            vec![
+                re("[\r\n]"),
+                re(DEEPSEEK_LLM_LETTERS),
+                re(r"\s?[!-/:-~！-／：-～‘-‟　-。]+"),
+                re(r"\s+$"),
+                re(CJK_RE),
+                re(r"\p{N}+"),
+            ]
+        }
+        "deepseek-coder" => {
+            no_clean(&mut cfg);
+            vec![re("[\r\n]"), re(r"\s?\p{L}+"), re(r"\s?\p{P}+"), re(CJK_RE), re(r"\p{N}")]
+        }
+        "deepseek-v3" | "hunyuan-dense" | "joyai-llm" | "hy_v4" => {
+            no_clean(&mut cfg);
+            vec![re(r"\p{N}{1,3}"), re("[一-龥぀-ゟ゠-ヿ]+"), re(DEEPSEEK_V3_RE)]
+        }
+        "falcon" => vec![re(r"[\p{P}\$\+<=>\^~\|`]+"), Stage::Gpt2, re("[0-9][0-9][0-9]")],
+        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => vec![Stage::Digits, Stage::Gpt2],
+        "command-r" | "smollm" => {
+            no_clean(&mut cfg);
+            vec![Stage::Digits, Stage::Gpt2]
+        }
+        "megrez" | "stablelm2" => vec![Stage::Llama3 { digits: 1 }],
+        "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open" | "grok-2" => {
+            no_clean(&mut cfg);
+            vec![Stage::Llama3 { digits: 1 }]
+        }
+        "qwen35" => {
+            no_clean(&mut cfg);
+            vec![re(QWEN35_RE)]
+        }
+        "poro-chat" => {
+            no_clean(&mut cfg);
+            vec![re(PORO_RE)]
+        }
+        "bloom" | "gpt3-finnish" => vec![re(PORO_RE)],
+        "viking" => {
+            no_clean(&mut cfg);
+            vec![re(PORO_RE), re(r"\p{N}")]
+        }
+        "tekken" => {
+            no_clean(&mut cfg);
+            cfg.ignore_merges = true;
+            cfg.add_bos = true;
+            vec![re(TEKKEN_RE)]
+        }
+        "chameleon" => {
+            no_clean(&mut cfg);
+            cfg.add_bos = true;
+            vec![
+                re("<sentinel:[0-9]+>"),
+                re("(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z"),
+                re("([\t\n]|    |  )"),
+                re(r"\p{N}"),
+                re(r"[\p{P}!-/:-@\[-`{-~]"),
+                Stage::Gpt2,
+            ]
+        }
+        "gpt-4o" | "llama4" | "kanana2" | "talkie" | "minimax-m2" => {
+            no_clean(&mut cfg);
+            vec![re(GPT4O_RE)]
+        }
+        "seed-coder" => {
+            no_clean(&mut cfg);
+            vec![re(SEED_CODER_RE)]
+        }
+        "bailingmoe" | "bailingmoe2" | "llada-moe" => {
+            no_clean(&mut cfg);
+            vec![re(BAILING_RE)]
+        }
+        "minicpm5" => {
+            cfg.ignore_merges = true;
+            vec![re(r"\p{N}{1,3}"), re(MINICPM5_RE)]
+        }
+        "exaone-moe" => vec![re(EXAONE_MOE_RE)],
+        "ufakzeka" => {
+            no_clean(&mut cfg);
+            vec![re(UFAKZEKA_RE)]
+        }
+        _ => return Err(()),
+    };
+    Ok(cfg)
+}
+
+/// Code points of a text with their flags and byte offsets, shared by all stages.
+pub(crate) struct Decoded {
+    pub cps: Vec<u32>,
+    pub flags: Vec<Flags>,
+    /// Byte offset of each code point, plus the text length at the end.
+    pub offs: Vec<u32>,
+}
+
+impl Decoded {
+    pub fn new(text: &str) -> Decoded {
+        let n = text.len();
+        let mut d = Decoded { cps: Vec::with_capacity(n), flags: Vec::with_capacity(n), offs: Vec::with_capacity(n + 1) };
+        for (i, c) in text.char_indices() {
+            d.cps.push(c as u32);
+            d.flags.push(unicode::flags(c as u32));
+            d.offs.push(i as u32);
+        }
+        d.offs.push(n as u32);
+        d
+    }
+}
+
+/// Runs all stages over `text`; returns word byte ranges in order, covering the text.
+pub(crate) fn split(stages: &[Stage], text: &str, words: &mut Vec<(usize, usize)>) {
+    words.clear();
+    if text.is_empty() {
+        return;
+    }
+    let d = Decoded::new(text);
+    let mut chunks = vec![d.cps.len()];
+    let mut next = Vec::with_capacity(d.cps.len() / 3 + 4);
+    let mut units = Vec::new();
+    for stage in stages {
+        next.clear();
+        let mut start = 0;
+        for &len in &chunks {
+            let (cp, fl) = (&d.cps[start..start + len], &d.flags[start..start + len]);
+            match stage {
+                Stage::Gpt2 => split_gpt2(cp, fl, &mut next),
+                Stage::Llama3 { digits } => split_llama3(cp, fl, *digits, &mut next),
+                Stage::Digits => split_digits(fl, &mut next),
+                Stage::Regex(p) => {
+                    units.clear();
+                    units.extend(cp.iter().map(|&c| p.unit(c)));
+                    p.split(&units, &mut next);
+                }
+            }
+            start += len;
+        }
+        std::mem::swap(&mut chunks, &mut next);
+    }
+    let mut at = 0;
+    for len in chunks {
+        words.push((d.offs[at] as usize, d.offs[at + len] as usize));
+        at += len;
+    }
+}
+
+/// Emits the pending word `[prev, end)`.
+struct Emit<'a> {
+    out: &'a mut Vec<usize>,
+    prev: usize,
+}
+
+impl Emit<'_> {
+    #[inline]
+    fn add(&mut self, end: usize) {
+        if end > self.prev {
+            self.out.push(end - self.prev);
+        }
+        self.prev = end;
+    }
+}
+
+#[inline]
+fn fat(fl: &[Flags], i: usize) -> Flags {
+    fl.get(i).copied().unwrap_or(Flags::OUT)
+}
+
+#[inline]
+fn cat(cp: &[u32], i: usize) -> u32 {
+    cp.get(i).copied().unwrap_or(u32::MAX)
+}
+
+#[inline]
+fn is_punct_like(f: Flags) -> bool {
+    !(f.is_whitespace() || f.is_letter() || f.is_number()) && f.in_range()
+}
+
+/// `'s|'t|'re|'ve|'m|'ll|'d` at `pos`: the length matched (0 if none). `fold` makes it case
+/// insensitive (Llama 3's `(?i:...)`; only ASCII letters can fold to these).
+#[inline]
+fn contraction(cp: &[u32], pos: usize, fold: bool) -> usize {
+    if cp[pos] != '\'' as u32 || pos + 1 >= cp.len() {
+        return 0;
+    }
+    let low = |c: u32| if fold && (0x41..=0x5a).contains(&c) { c + 32 } else { c };
+    let c1 = low(cp[pos + 1]);
+    if [b's', b't', b'm', b'd'].iter().any(|&b| c1 == b as u32) {
+        return 2;
+    }
+    if pos + 2 < cp.len() {
+        let c2 = low(cp[pos + 2]);
+        let pair = |a: u8, b: u8| c1 == a as u32 && c2 == b as u32;
+        if pair(b'r', b'e') || pair(b'v', b'e') || pair(b'l', b'l') {
+            return 3;
+        }
+    }
+    0
+}
+
+/// Whitespace-run handling shared by the hand-written splitters: `\s+(?!\S)` then `\s+`, and
+/// (Llama-3 style) `\s*[\r\n]+` first. Returns the new position, or None if no whitespace here.
+#[inline]
+fn whitespace(cp: &[u32], fl: &[Flags], pos: usize, newlines: bool) -> Option<usize> {
+    let mut n = 0;
+    let mut last_nl = 0;
+    while fat(fl, pos + n).is_whitespace() {
+        let c = cp[pos + n];
+        if c == '\r' as u32 || c == '\n' as u32 {
+            last_nl = pos + n + 1;
+        }
+        n += 1;
+    }
+    if newlines && last_nl > 0 {
+        return Some(last_nl);
+    }
+    if n > 1 && pos + n < cp.len() {
+        return Some(pos + n - 1);
+    }
+    if n > 0 {
+        return Some(pos + n);
+    }
+    None
+}
+
+/// GPT-2's regex (llama.cpp: `unicode_regex_split_custom_gpt2`).
+pub(crate) fn split_gpt2(cp: &[u32], fl: &[Flags], out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    let mut pos = 0;
+    while pos < cp.len() {
+        let c = cp[pos];
+        let k = contraction(cp, pos, false);
+        if k > 0 {
+            pos += k;
+            e.add(pos);
+            continue;
+        }
+        let sp = (c == ' ' as u32) as usize;
+        let mut f2 = if sp == 1 { fat(fl, pos + 1) } else { fl[pos] };
+        // <space>?\p{L}+ | <space>?\p{N}+ | <space>?[^\s\p{L}\p{N}]+
+        let class: Option<fn(Flags) -> bool> = if f2.is_letter() {
+            Some(Flags::is_letter)
+        } else if f2.is_number() {
+            Some(Flags::is_number)
+        } else if is_punct_like(f2) {
+            Some(is_punct_like)
+        } else {
+            None
+        };
+        if let Some(class) = class {
+            pos += sp;
+            while class(f2) {
+                pos += 1;
+                f2 = fat(fl, pos);
+            }
+            e.add(pos);
+            continue;
+        }
+        if let Some(p) = whitespace(cp, fl, pos, false) {
+            pos = p;
+            e.add(pos);
+            continue;
+        }
+        pos += 1;
+        e.add(pos);
+    }
+}
+
+/// Llama 3's regex (llama.cpp: `unicode_regex_split_custom_llama3`); with `digits = 1` this is
+/// exactly the Qwen2 regex (checked against the regex engine in the tests).
+pub(crate) fn split_llama3(cp: &[u32], fl: &[Flags], digits: usize, out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    let mut pos = 0;
+    let (cr, lf) = ('\r' as u32, '\n' as u32);
+    while pos < cp.len() {
+        let c = cp[pos];
+        let f = fl[pos];
+        let k = contraction(cp, pos, true);
+        if k > 0 {
+            pos += k;
+            e.add(pos);
+            continue;
+        }
+        // [^\r\n\p{L}\p{N}]?\p{L}+
+        if !(c == cr || c == lf || f.is_number()) && (f.is_letter() || fat(fl, pos + 1).is_letter()) {
+            pos += 1;
+            while fat(fl, pos).is_letter() {
+                pos += 1;
+            }
+            e.add(pos);
+            continue;
+        }
+        // \p{N}{1,D}
+        if f.is_number() {
+            let mut ini = pos;
+            while fat(fl, pos).is_number() {
+                pos += 1;
+                if pos - ini >= digits {
+                    e.add(pos);
+                    ini = pos;
+                }
+            }
+            e.add(pos);
+            continue;
+        }
+        // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+        let sp = (c == ' ' as u32) as usize;
+        let mut f2 = if sp == 1 { fat(fl, pos + 1) } else { f };
+        if is_punct_like(f2) {
+            pos += sp;
+            while is_punct_like(f2) {
+                pos += 1;
+                f2 = fat(fl, pos);
+            }
+            while cat(cp, pos) == cr || cat(cp, pos) == lf {
+                pos += 1;
+            }
+            e.add(pos);
+            continue;
+        }
+        if let Some(p) = whitespace(cp, fl, pos, true) {
+            pos = p;
+            e.add(pos);
+            continue;
+        }
+        pos += 1;
+        e.add(pos);
+    }
+}
+
+/// `\p{N}` as a split regex: each number code point is a word, the runs between are gap words.
+fn split_digits(fl: &[Flags], out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    for (i, f) in fl.iter().enumerate() {
+        if f.is_number() {
+            e.add(i);
+            e.add(i + 1);
+        }
+    }
+    e.add(fl.len());
+}

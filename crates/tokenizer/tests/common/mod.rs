@@ -1,0 +1,50 @@
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
+}
+
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn load(path: &Path) -> tokenizer::Tokenizer {
+    let f = gguf::GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    tokenizer::Tokenizer::from_gguf(&f).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn vocab(name: &str) -> tokenizer::Tokenizer {
+    load(&data_dir().join(format!("vocab/ggml-vocab-{name}.gguf")))
+}
+
+/// A real model from `models/`: fetched by scripts/fetch-models.sh when missing.
+pub fn model_path(file: &str) -> PathBuf {
+    let dir = std::env::var_os("VIBRANT_MODELS").map(PathBuf::from).unwrap_or_else(|| repo_dir().join("models"));
+    let p = dir.join(file);
+    if !p.exists() {
+        let status = std::process::Command::new("bash")
+            .arg(repo_dir().join("scripts/fetch-models.sh"))
+            .arg(file)
+            .status();
+        assert!(
+            p.exists(),
+            "{} is missing and scripts/fetch-models.sh could not fetch it ({status:?}); run `scripts/fetch-models.sh` first",
+            p.display()
+        );
+    }
+    p
+}
+
+/// (text, expected ids) pairs of llama.cpp's tokenizer test vectors.
+pub fn cases(name: &str) -> Vec<(String, Vec<u32>)> {
+    let base = data_dir().join(format!("vocab/ggml-vocab-{name}.gguf"));
+    let inp = std::fs::read_to_string(base.with_extension("gguf.inp")).unwrap();
+    let out = std::fs::read_to_string(base.with_extension("gguf.out")).unwrap();
+    let mut texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
+    assert_eq!(texts.pop(), Some(""), "the .inp file ends with a separator");
+    let ids: Vec<Vec<u32>> =
+        out.lines().map(|l| l.split_whitespace().map(|t| t.parse().unwrap()).collect()).collect();
+    assert_eq!(texts.len(), ids.len(), "{name}: .inp and .out disagree on the number of cases");
+    texts.into_iter().map(String::from).zip(ids).collect()
+}
