@@ -352,3 +352,6 @@ fn clean_up_spaces(t: &[u8]) -> Vec<u8> {
     text.truncate(total);
     text
 }
+
+#[cfg(test)]
+mod pretokenize_tests;

@@ -48,3 +48,69 @@ pub fn cases(name: &str) -> Vec<(String, Vec<u32>)> {
     assert_eq!(texts.len(), ids.len(), "{name}: .inp and .out disagree on the number of cases");
     texts.into_iter().map(String::from).zip(ids).collect()
 }
+
+/// A minimal GGUF (no tensors) with the given metadata, for synthetic vocabularies.
+pub enum Kv<'a> {
+    Str(&'a str),
+    U32(u32),
+    Bool(bool),
+    Strs(Vec<String>),
+    I32s(Vec<i32>),
+    F32s(Vec<f32>),
+}
+
+pub fn gguf_bytes(kvs: &[(&str, Kv)]) -> Vec<u8> {
+    fn s(out: &mut Vec<u8>, t: &str) {
+        out.extend((t.len() as u64).to_le_bytes());
+        out.extend(t.as_bytes());
+    }
+    let mut out = b"GGUF".to_vec();
+    out.extend(3u32.to_le_bytes());
+    out.extend(0u64.to_le_bytes());
+    out.extend((kvs.len() as u64).to_le_bytes());
+    for (k, v) in kvs {
+        s(&mut out, k);
+        match v {
+            Kv::Str(t) => {
+                out.extend(8u32.to_le_bytes());
+                s(&mut out, t);
+            }
+            Kv::U32(x) => {
+                out.extend(4u32.to_le_bytes());
+                out.extend(x.to_le_bytes());
+            }
+            Kv::Bool(b) => {
+                out.extend(7u32.to_le_bytes());
+                out.push(*b as u8);
+            }
+            Kv::Strs(v) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(8u32.to_le_bytes());
+                out.extend((v.len() as u64).to_le_bytes());
+                for t in v {
+                    s(&mut out, t);
+                }
+            }
+            Kv::I32s(v) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(5u32.to_le_bytes());
+                out.extend((v.len() as u64).to_le_bytes());
+                for x in v {
+                    out.extend(x.to_le_bytes());
+                }
+            }
+            Kv::F32s(v) => {
+                out.extend(9u32.to_le_bytes());
+                out.extend(6u32.to_le_bytes());
+                out.extend((v.len() as u64).to_le_bytes());
+                for x in v {
+                    out.extend(x.to_le_bytes());
+                }
+            }
+        }
+    }
+    while out.len() % 32 != 0 {
+        out.push(0);
+    }
+    out
+}
