@@ -113,12 +113,7 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, TokenizerError> {
         let msgs: Vec<Value> = messages
             .iter()
-            .map(|m| {
-                let mut map = std::collections::BTreeMap::new();
-                map.insert("role".to_string(), Value::from(m.role.clone()));
-                map.insert("content".to_string(), Value::from(m.content.clone()));
-                Value::from(map)
-            })
+            .map(|m| Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
             .collect();
         let ctx = minijinja::context! {
             messages => msgs,
