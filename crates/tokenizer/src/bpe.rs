@@ -9,14 +9,14 @@
 //! Merge order: the adjacent pair with the lowest rank first, the leftmost on ties, exactly the
 //! order of llama.cpp's priority queue.
 
-use crate::hash::FxMap;
+use crate::hash::{FxMap, TokenMap};
 use crate::unicode::{byte_to_char, char_to_byte};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 pub(crate) struct Bpe {
     /// Raw bytes of every token whose text is a valid byte encoding.
-    raw_to_id: FxMap<Box<[u8]>, u32>,
+    raw_to_id: TokenMap,
     /// (left id, right id) -> (rank, merged id).
     merges: FxMap<u64, (u32, u32)>,
     /// Symbol id of each single byte (a token id, or a virtual id).
@@ -39,40 +39,53 @@ fn key(a: u32, b: u32) -> u64 {
 }
 
 impl Bpe {
-    pub fn new(tokens: &[String], merges: &[String], ignore_merges: bool) -> Bpe {
+    /// `token_to_id` maps token texts (byte-encoded form) to ids.
+    pub fn new(
+        tokens: &[String],
+        token_to_id: &TokenMap,
+        merges: &[String],
+        ignore_merges: bool,
+    ) -> Bpe {
         let n_vocab = tokens.len() as u32;
-        let mut raw_to_id: FxMap<Box<[u8]>, u32> = FxMap::default();
+        let mut raw_to_id = TokenMap::with_capacity(tokens.len());
+        let mut decodable = vec![false; tokens.len()];
         for (id, t) in tokens.iter().enumerate() {
             if let Some(raw) = decode_text(t) {
-                raw_to_id.entry(raw.into_boxed_slice()).or_insert(id as u32);
+                raw_to_id.insert(&raw, id as u32);
+                decodable[id] = true;
             }
         }
         let mut virt_ids: FxMap<Box<[u8]>, u32> = FxMap::default();
         let mut virt: Vec<Box<[u8]>> = Vec::new();
-        let mut intern = |raw: &[u8], raw_to_id: &FxMap<Box<[u8]>, u32>| -> u32 {
-            if let Some(&id) = raw_to_id.get(raw) {
-                return id;
+        // The symbol id of an encoded string: its token id, or a virtual id; None if the string
+        // is not a byte encoding (no symbol can ever have that text).
+        let mut intern = |enc: &str| -> Option<u32> {
+            if let Some(id) = token_to_id.get(enc.as_bytes()) {
+                // Duplicate texts: the id the vocabulary map kept.
+                return decodable[id as usize].then_some(id);
             }
-            *virt_ids.entry(raw.into()).or_insert_with(|| {
-                virt.push(raw.into());
+            let raw = decode_text(enc)?;
+            Some(*virt_ids.entry(raw.as_slice().into()).or_insert_with(|| {
+                virt.push(raw.into_boxed_slice());
                 n_vocab + virt.len() as u32 - 1
-            })
+            }))
         };
         let mut byte_sym = [0u32; 256];
-        for b in 0..256usize {
-            byte_sym[b] = intern(&[b as u8], &raw_to_id);
+        for (b, slot) in byte_sym.iter_mut().enumerate() {
+            *slot = intern(&byte_to_char(b as u8).to_string()).expect("byte characters decode");
         }
         let mut map: FxMap<u64, (u32, u32)> = FxMap::default();
         map.reserve(merges.len());
+        let mut joined = String::new();
         for (rank, m) in merges.iter().enumerate() {
             // Split at the first space after the first character (llama.cpp: find(' ', 1)).
             let Some(sp) = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(i, _)| i) else { continue };
-            let (Some(a), Some(b)) = (decode_text(&m[..sp]), decode_text(&m[sp + 1..])) else { continue };
-            let ia = intern(&a, &raw_to_id);
-            let ib = intern(&b, &raw_to_id);
-            let mut ab = a;
-            ab.extend_from_slice(&b);
-            let iab = intern(&ab, &raw_to_id);
+            let (a, b) = (&m[..sp], &m[sp + 1..]);
+            let (Some(ia), Some(ib)) = (intern(a), intern(b)) else { continue };
+            joined.clear();
+            joined.push_str(a);
+            joined.push_str(b);
+            let Some(iab) = intern(&joined) else { continue };
             map.entry(key(ia, ib)).or_insert((rank as u32, iab));
         }
         let mut single_byte_token = [None; 256];
@@ -81,7 +94,7 @@ impl Bpe {
             // `b` contains such a byte only when it is itself ASCII.
             let c = byte_to_char(b as u8);
             if c.is_ascii() {
-                *slot = raw_to_id.get(&[b as u8][..]).copied();
+                *slot = raw_to_id.get(&[b as u8]);
             }
         }
         Bpe { raw_to_id, merges: map, byte_sym, n_vocab, virt, single_byte_token, ignore_merges }
@@ -93,7 +106,7 @@ impl Bpe {
             return;
         }
         if self.ignore_merges {
-            if let Some(&id) = self.raw_to_id.get(word) {
+            if let Some(id) = self.raw_to_id.get(word) {
                 out.push(id);
                 return;
             }

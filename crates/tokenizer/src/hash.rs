@@ -46,13 +46,64 @@ impl Hasher for FxHasher {
         self.add(i);
     }
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+    #[inline]
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply leaves the entropy in the high bits, but hash tables index with the low
+        // ones: rotate them down (as rustc-hash 2 does).
+        self.hash.rotate_left(26)
     }
 }
 
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Byte string -> id map that stores strings shorter than 16 bytes inline in the table, so a
+/// lookup of a short token costs one probe and no pointer chase.
+#[derive(Default)]
+pub struct TokenMap {
+    short: FxMap<u128, u32>,
+    long: FxMap<Box<[u8]>, u32>,
+}
+
+#[inline]
+fn pack(b: &[u8]) -> Option<u128> {
+    if b.len() < 16 {
+        let mut a = [0u8; 16];
+        a[..b.len()].copy_from_slice(b);
+        a[15] = b.len() as u8;
+        Some(u128::from_le_bytes(a))
+    } else {
+        None
+    }
+}
+
+impl TokenMap {
+    pub fn with_capacity(n: usize) -> TokenMap {
+        let mut m = TokenMap::default();
+        m.short.reserve(n);
+        m
+    }
+
+    #[inline]
+    pub fn get(&self, b: &[u8]) -> Option<u32> {
+        match pack(b) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(b).copied(),
+        }
+    }
+
+    /// Inserts, returning the previous id of this string.
+    pub fn insert(&mut self, b: &[u8], id: u32) -> Option<u32> {
+        match pack(b) {
+            Some(k) => self.short.insert(k, id),
+            None => self.long.insert(b.into(), id),
+        }
+    }
+}

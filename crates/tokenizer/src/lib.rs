@@ -23,7 +23,7 @@ mod vocab;
 pub use stream::StreamDecoder;
 pub use template::{ChatTemplate, Message, TemplateSource};
 
-use hash::FxMap;
+use hash::{FxMap, TokenMap};
 use special::{Fragment, Specials};
 
 /// Token attributes (llama.cpp's `llama_token_attr` bits).
@@ -68,7 +68,7 @@ pub struct Tokenizer {
     texts: Vec<String>,
     attrs: Vec<u16>,
     scores: Vec<f32>,
-    token_to_id: FxMap<Box<[u8]>, u32>,
+    token_to_id: TokenMap,
     /// `token_to_piece(id, show_special = true)` for every id.
     pieces: Vec<Box<[u8]>>,
     bos: Option<u32>,
@@ -88,6 +88,8 @@ pub struct Tokenizer {
     stages: Vec<pretokenize::Stage>,
     /// SPM byte fallback: token of each byte.
     byte_tokens: [Option<u32>; 256],
+    /// SPM: characters `x` such that some token contains "x▁" (see `spm::encode`).
+    spm_joins_space: std::collections::HashSet<u32, std::hash::BuildHasherDefault<hash::FxHasher>>,
 }
 
 impl Tokenizer {
@@ -156,7 +158,7 @@ impl Tokenizer {
     }
 
     pub(crate) fn text_to_token(&self, text: &[u8]) -> Option<u32> {
-        self.token_to_id.get(text).copied()
+        self.token_to_id.get(text)
     }
 
     pub(crate) fn byte_to_token(&self, b: u8) -> Option<u32> {
@@ -177,6 +179,7 @@ impl Tokenizer {
             VocabKind::Spm => {
                 let mut prev_special = true;
                 let mut buf = Vec::new();
+                let mut cache = Default::default();
                 for f in &frags {
                     match *f {
                         Fragment::Text(t) => {
@@ -191,7 +194,7 @@ impl Tokenizer {
                                     buf.push(b);
                                 }
                             }
-                            spm::encode(self, &buf, &mut out);
+                            spm::encode(self, &buf, &mut out, &mut cache);
                             prev_special = false;
                         }
                         Fragment::Token(id) => {
@@ -272,7 +275,7 @@ impl Tokenizer {
     pub fn decode_llama(&self, ids: &[u32], remove_special: bool, unparse_special: bool) -> String {
         let mut ids = ids;
         let mut remove_space = self.add_space_prefix;
-        if remove_special && self.add_bos && ids.first().is_some() && ids.first().copied() == self.bos {
+        if remove_special && self.add_bos && !ids.is_empty() && ids.first().copied() == self.bos {
             remove_space = false;
             ids = &ids[1..];
         }

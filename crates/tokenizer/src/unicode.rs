@@ -162,17 +162,23 @@ pub fn byte_to_char(b: u8) -> char {
 }
 
 /// Inverse of [`byte_to_char`].
+#[inline]
 pub fn char_to_byte(c: char) -> Option<u8> {
+    static REMAPPED: OnceLock<[u8; 68]> = OnceLock::new();
     let cp = c as u32;
     match cp {
         0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff => Some(cp as u8),
         0x100..=0x143 => {
             // The 68 remapped bytes, in order.
-            let k = cp - 0x100;
-            (0u32..256)
-                .filter(|&b| !((0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b)))
-                .nth(k as usize)
-                .map(|b| b as u8)
+            let t = REMAPPED.get_or_init(|| {
+                let mut t = [0u8; 68];
+                let kept = |b: u32| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+                for (slot, b) in t.iter_mut().zip((0u32..256).filter(|&b| !kept(b))) {
+                    *slot = b as u8;
+                }
+                t
+            });
+            Some(t[(cp - 0x100) as usize])
         }
         _ => None,
     }

@@ -4,7 +4,7 @@
 
 use gguf::{Array, GgufFile, Value};
 
-use crate::hash::FxMap;
+use crate::hash::TokenMap;
 use crate::pretokenize::{self, KNOWN_PRE};
 use crate::special::Specials;
 use crate::unicode::char_to_byte;
@@ -135,10 +135,9 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         Some(v) => return Err(TokenizerError::Invalid(format!("tokenizer.ggml.token_type has type {}", v.type_name()))),
     };
 
-    let mut token_to_id: FxMap<Box<[u8]>, u32> = FxMap::default();
-    token_to_id.reserve(n);
+    let mut token_to_id = TokenMap::with_capacity(n);
     for (i, t) in texts.iter().enumerate() {
-        if token_to_id.insert(t.as_bytes().into(), i as u32).is_some() {
+        if token_to_id.insert(t.as_bytes(), i as u32).is_some() {
             tracing::warn!("duplicate token {t:?} in the vocabulary; using id {i}");
         }
     }
@@ -149,7 +148,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
             Some(v) => return Err(TokenizerError::Invalid(format!("tokenizer.ggml.merges has type {}", v.type_name()))),
             None => return Err(TokenizerError::Invalid("BPE vocabulary without tokenizer.ggml.merges".into())),
         };
-        Some(Bpe::new(&texts, merges, ignore_merges))
+        Some(Bpe::new(&texts, &token_to_id, merges, ignore_merges))
     } else {
         None
     };
@@ -198,7 +197,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     }
 
     // Auto-detection by token text; such tokens become control tokens.
-    let find = |list: &[&str]| list.iter().find_map(|t| token_to_id.get(t.as_bytes()).copied());
+    let find = |list: &[&str]| list.iter().find_map(|t| token_to_id.get(t.as_bytes()));
     let mark_control = |id: u32, attrs: &mut Vec<u16>| {
         if attrs[id as usize] & attr::CONTROL == 0 {
             tracing::debug!("token {id} {:?} looks like a control token; treating it as one", texts[id as usize]);
@@ -224,7 +223,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         mark_control(id, &mut attrs);
     }
     for t in FIM_OTHER_TEXTS {
-        if let Some(&id) = token_to_id.get(t.as_bytes()) {
+        if let Some(id) = token_to_id.get(t.as_bytes()) {
             mark_control(id, &mut attrs);
         }
     }
@@ -236,14 +235,14 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     }
     let mut eog: Vec<u32> = [fim_pad, fim_rep, fim_sep].into_iter().flatten().collect();
     for t in EOG_TEXTS {
-        if let Some(&id) = token_to_id.get(t.as_bytes()) {
+        if let Some(id) = token_to_id.get(t.as_bytes()) {
             eog.push(id);
             mark_control(id, &mut attrs);
         }
     }
     // gpt-oss: these are always rendered.
     for t in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
-        if let Some(&id) = token_to_id.get(t.as_bytes()) {
+        if let Some(id) = token_to_id.get(t.as_bytes()) {
             attrs[id as usize] = attr::USER_DEFINED;
         }
     }
@@ -251,11 +250,11 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     eog.sort_unstable();
     eog.dedup();
     // o200k_harmony / solar-open: "<|end|>" is not the end of generation there.
-    let has = |t: &str| token_to_id.get(t.as_bytes()).is_some_and(|id| eog.contains(id));
+    let has = |t: &str| token_to_id.get(t.as_bytes()).is_some_and(|id| eog.contains(&id));
     if (has("<|return|>") && has("<|call|>") && has("<|end|>"))
         || (has("<|calls|>") && has("<|flush|>") && has("<|end|>"))
     {
-        let end = token_to_id[&b"<|end|>"[..]];
+        let end = token_to_id.get(b"<|end|>").unwrap();
         eog.retain(|&i| i != end);
         attrs[end as usize] = attr::USER_DEFINED;
     }
@@ -264,7 +263,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let model_name = f.get("general.name").and_then(Value::as_str).unwrap_or("").to_lowercase();
     let special_mask = attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN;
     if ["jina-v2-de", "jina-v2-es", "jina-v2-code"].iter().any(|p| pre_name.contains(p)) {
-        if let Some(&id) = token_to_id.get(&b"<mask>"[..]) {
+        if let Some(id) = token_to_id.get(b"<mask>") {
             attrs[id as usize] |= attr::LSTRIP;
         }
     } else if model_name.contains("phi-3") || model_name.contains("phi3") {
@@ -272,7 +271,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
             *a |= attr::RSTRIP;
         }
         for (t, on) in [("</s>", true), ("<unk>", false), ("<s>", false), ("<|endoftext|>", false)] {
-            if let Some(&id) = token_to_id.get(t.as_bytes()) {
+            if let Some(id) = token_to_id.get(t.as_bytes()) {
                 if on {
                     attrs[id as usize] |= attr::RSTRIP;
                 } else {
@@ -290,8 +289,22 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
             *slot = token_to_id
                 .get(format!("<0x{b:02X}>").as_bytes())
-                .or_else(|| token_to_id.get(&[b as u8][..]))
-                .copied();
+                .or_else(|| token_to_id.get(&[b as u8]));
+        }
+    }
+
+    let mut spm_joins_space = std::collections::HashSet::default();
+    if kind == VocabKind::Spm {
+        for t in &texts {
+            let mut prev = None;
+            for c in t.chars() {
+                if c == '\u{2581}' {
+                    if let Some(p) = prev {
+                        spm_joins_space.insert(p as u32);
+                    }
+                }
+                prev = Some(c);
+            }
         }
     }
 
@@ -324,6 +337,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         bpe,
         stages,
         byte_tokens,
+        spm_joins_space,
     })
 }
 
