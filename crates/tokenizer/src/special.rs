@@ -2,12 +2,9 @@
 //! found in the text are cut out as single tokens (llama.cpp's `tokenizer_st_partition`).
 //!
 //! llama.cpp processes special tokens longest first, and for each one cuts every occurrence out
-//! of the text fragments left so far. Here every occurrence is found in one pass with a trie,
-//! and occurrences are accepted in that same priority order (token length descending, then
-//! position) when they do not overlap an accepted one, which gives the same fragments.
+//! of the text fragments left so far. Here a trie pass first finds which special tokens occur
+//! at all, so only those are searched for (Gemma has 6,000 special tokens).
 //! Control (and unknown) tokens are matched only with `parse_special`; user-defined tokens always.
-
-use std::collections::BTreeMap;
 
 use crate::attr;
 
@@ -24,8 +21,10 @@ struct Node {
 pub(crate) struct Specials {
     nodes: Vec<Node>,
     first: [bool; 256],
-    /// Priority of each special token id (lower is earlier), indexed by position in `ids`.
+    /// (id, priority) of each special token, sorted by id; lower priority goes first.
     prio: Vec<(u32, u32)>,
+    /// Texts, parallel to `prio`.
+    texts: Vec<Box<[u8]>>,
 }
 
 impl Specials {
@@ -33,7 +32,7 @@ impl Specials {
     pub fn new(ids: &[u32], texts: &[String]) -> Specials {
         let mut order: Vec<u32> = ids.to_vec();
         order.sort_by(|&a, &b| texts[b as usize].len().cmp(&texts[a as usize].len()).then(a.cmp(&b)));
-        let mut s = Specials { nodes: vec![Node { children: vec![], token: None }], first: [false; 256], prio: vec![] };
+        let mut s = Specials { nodes: vec![Node { children: vec![], token: None }], first: [false; 256], prio: vec![], texts: vec![] };
         for (rank, &id) in order.iter().enumerate() {
             let t = texts[id as usize].as_bytes();
             if t.is_empty() {
@@ -56,6 +55,7 @@ impl Specials {
             s.nodes[n].token = Some(id);
         }
         s.prio.sort_unstable();
+        s.texts = s.prio.iter().map(|&(id, _)| texts[id as usize].as_bytes().into()).collect();
         s
     }
 
@@ -70,69 +70,104 @@ impl Specials {
             return;
         }
         let bytes = text.as_bytes();
-        let allowed = |id: u32| {
-            parse_special || attrs[id as usize] & (attr::CONTROL | attr::UNKNOWN) == 0
-        };
-        // (rank, start, end, id) of every occurrence.
-        let mut occ: Vec<(u32, usize, usize, u32)> = Vec::new();
+        let allowed = |id: u32| parse_special || attrs[id as usize] & (attr::CONTROL | attr::UNKNOWN) == 0;
+        // Which special tokens occur at all (one trie walk per candidate position).
+        let mut found: Vec<(u32, u32)> = Vec::new();
+        let mut seen: Vec<bool> = Vec::new();
         for start in 0..bytes.len() {
             if !self.first[bytes[start] as usize] {
                 continue;
             }
             let mut n = 0usize;
-            let mut i = start;
-            while i < bytes.len() {
-                let Some(&(_, c)) = self.nodes[n].children.iter().find(|c| c.0 == bytes[i]) else { break };
+            for &b in &bytes[start..] {
+                let Some(&(_, c)) = self.nodes[n].children.iter().find(|c| c.0 == b) else { break };
                 n = c as usize;
-                i += 1;
                 if let Some(id) = self.nodes[n].token {
-                    if allowed(id) {
-                        occ.push((self.rank(id), start, i, id));
+                    let r = self.rank(id);
+                    if seen.is_empty() {
+                        seen.resize(self.prio.len(), false);
+                    }
+                    if allowed(id) && !seen[r as usize] {
+                        seen[r as usize] = true;
+                        found.push((r, id));
                     }
                 }
             }
         }
-        if occ.is_empty() {
+        if found.is_empty() {
             out.push(Fragment::Text(text));
             return;
         }
-        occ.sort_unstable();
-        // Accepted intervals: start -> (end, id), with stripped whitespace included.
-        let mut acc: BTreeMap<usize, (usize, usize, u32)> = BTreeMap::new();
-        for (_, s, e, id) in occ {
-            if let Some((_, &(pe, _, _))) = acc.range(..e).next_back() {
-                if pe > s {
-                    continue;
-                }
-            }
+        found.sort_unstable();
+        // llama.cpp's procedure, restricted to the tokens that occur: in priority order, cut
+        // every occurrence of the token out of each remaining text fragment, left to right.
+        let mut frags: Vec<Frag> = vec![Frag::Raw(0, bytes.len())];
+        let mut next: Vec<Frag> = Vec::new();
+        for &(_, id) in &found {
+            let t = self.text(id);
             let a = attrs[id as usize];
-            let (mut s2, mut e2) = (s, e);
-            if a & attr::LSTRIP != 0 {
-                let bound = acc.range(..s).next_back().map_or(0, |(_, &(pe, _, _))| pe);
-                while s2 > bound && is_space(bytes[s2 - 1]) {
-                    s2 -= 1;
+            next.clear();
+            for &f in &frags {
+                let Frag::Raw(mut s, e) = f else {
+                    next.push(f);
+                    continue;
+                };
+                while let Some(p) = find(&bytes[s..e], t).map(|p| p + s) {
+                    let mut left_end = p;
+                    if a & attr::LSTRIP != 0 {
+                        while left_end > s && is_space(bytes[left_end - 1]) {
+                            left_end -= 1;
+                        }
+                    }
+                    if left_end > s {
+                        next.push(Frag::Raw(s, left_end));
+                    }
+                    next.push(Frag::Tok(id));
+                    s = p + t.len();
+                    if a & attr::RSTRIP != 0 {
+                        while s < e && is_space(bytes[s]) {
+                            s += 1;
+                        }
+                    }
+                }
+                if s < e {
+                    next.push(Frag::Raw(s, e));
                 }
             }
-            if a & attr::RSTRIP != 0 {
-                let bound = acc.range(e..).next().map_or(bytes.len(), |(&ns, _)| ns);
-                while e2 < bound && is_space(bytes[e2]) {
-                    e2 += 1;
-                }
-            }
-            acc.insert(s2, (e2, s, id));
+            std::mem::swap(&mut frags, &mut next);
         }
-        let mut at = 0;
-        for (&s2, &(e2, _, id)) in &acc {
-            if s2 > at {
-                out.push(Fragment::Text(&text[at..s2]));
-            }
-            out.push(Fragment::Token(id));
-            at = e2;
-        }
-        if at < text.len() {
-            out.push(Fragment::Text(&text[at..]));
+        for f in frags {
+            out.push(match f {
+                Frag::Raw(s, e) => Fragment::Text(&text[s..e]),
+                Frag::Tok(id) => Fragment::Token(id),
+            });
         }
     }
+
+    fn text(&self, id: u32) -> &[u8] {
+        let i = self.prio.binary_search_by_key(&id, |p| p.0).unwrap();
+        &self.texts[i]
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Frag {
+    Raw(usize, usize),
+    Tok(u32),
+}
+
+/// First occurrence of `needle` (non-empty) in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        let p = hay[i..=hay.len() - needle.len()].iter().position(|&b| b == first)? + i;
+        if &hay[p + 1..p + needle.len()] == rest {
+            return Some(p);
+        }
+        i = p + 1;
+    }
+    None
 }
 
 /// C's `isspace` in the C locale.

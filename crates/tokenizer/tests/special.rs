@@ -95,3 +95,17 @@ fn unknown_pre_tokenizer_is_a_clear_error() {
     assert!(tok.is_eog(3));
     let _ = common::Kv::F32s(vec![]);
 }
+
+#[test]
+fn long_whitespace_runs_with_many_user_defined_tokens() {
+    // Gemma has user-defined tokens for runs of 2..31 spaces and 1..31 newlines.
+    let g = common::load(&common::model_path("gemma-3-270m-q4_k_m.gguf"));
+    let text = format!("a{}b\n\n\n{}c", " ".repeat(200_000), "\n".repeat(100));
+    let t = std::time::Instant::now();
+    let ids = g.encode(&text, false, false);
+    assert!(t.elapsed().as_secs_f64() < 5.0);
+    assert_eq!(g.decode(&ids, false), text);
+    // Longest first: 31-space tokens, then the rest.
+    let sp31 = g.token_id(&" ".repeat(31)).unwrap();
+    assert_eq!(ids.iter().filter(|&&i| i == sp31).count(), 200_000 / 31);
+}
