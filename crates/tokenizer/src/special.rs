@@ -162,7 +162,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + needle.len() <= hay.len() {
         let p = hay[i..=hay.len() - needle.len()].iter().position(|&b| b == first)? + i;
-        if &hay[p + 1..p + needle.len()] == rest {
+        if hay[p + 1..p + needle.len()].iter().zip(rest).all(|(a, b)| a == b) {
             return Some(p);
         }
         i = p + 1;

@@ -57,3 +57,10 @@ fn override_file() {
     let missing = ChatTemplate::from_gguf(&f, Some(&path)).err().unwrap().to_string();
     assert!(missing.contains("vibrant-tmpl"), "{missing}");
 }
+
+#[test]
+fn shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<tokenizer::Tokenizer>();
+    assert_send_sync::<ChatTemplate>();
+}
