@@ -1,6 +1,9 @@
 //! Streaming detokenization: token pieces may end in the middle of a UTF-8 character (byte
 //! tokens, byte-level BPE). The decoder holds such a tail back until the character is complete,
 //! so every string it returns is whole characters and each character comes out exactly once.
+//!
+//! Meant for generated tokens: unlike [`Tokenizer::decode`], it does not drop the space a
+//! SentencePiece tokenizer puts before the first word of a text.
 
 use crate::Tokenizer;
 
