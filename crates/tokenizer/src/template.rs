@@ -63,15 +63,23 @@ impl ChatTemplate {
             tracing::info!("the model has no tokenizer.chat_template; using the built-in {name} template for architecture {arch:?}");
             (t.to_string(), TemplateSource::Builtin(name))
         };
-        let token_text = |key: &str| -> String {
-            let id = file.get(key).and_then(GValue::as_u64);
+        // bos_token / eos_token: the texts of the ids the tokenizer uses (llama.cpp's defaults
+        // when the file does not say: 1 and 2 for SentencePiece, 11 for byte-level BPE).
+        let model = file.get("tokenizer.ggml.model").and_then(GValue::as_str).unwrap_or("");
+        let (def_bos, def_eos) = match model {
+            "llama" => (Some(1), Some(2)),
+            "gpt2" => (Some(11), Some(11)),
+            _ => (None, None),
+        };
+        let token_text = |key: &str, default: Option<u64>| -> String {
+            let id = file.get(key).and_then(GValue::as_u64).or(default);
             match (id, file.get("tokenizer.ggml.tokens")) {
                 (Some(id), Some(GValue::Array(Array::String(toks)))) => toks.get(id as usize).cloned().unwrap_or_default(),
                 _ => String::new(),
             }
         };
-        let bos = token_text("tokenizer.ggml.bos_token_id");
-        let eos = token_text("tokenizer.ggml.eos_token_id");
+        let bos = token_text("tokenizer.ggml.bos_token_id", def_bos);
+        let eos = token_text("tokenizer.ggml.eos_token_id", def_eos);
         ChatTemplate::new(text, origin, bos, eos)
     }
 
