@@ -1,0 +1,78 @@
+//! Gemma 3: embeddings scaled by √n_embd, RMSNorm before and after both attention and FFN,
+//! per-head QK-norm, GeGLU (tanh GELU) FFN, and five sliding-window layers per global layer,
+//! the windowed ones with their own RoPE base. Q is pre-scaled; the softmax scale is 1.
+
+use crate::attention::attention;
+use crate::config::Config;
+use crate::matmul::Matmul;
+use crate::model::{embed, rope_rows, Model, State};
+use crate::ops::{add_inplace, geglu_inplace, rms_norm_rows, scale_inplace};
+use crate::weights::Loader;
+use crate::EngineError;
+
+use super::llama::Layer;
+use super::qwen3::{norm_heads, QkNorm};
+
+pub struct PostNorms {
+    pub post_attn_norm: Vec<f32>,
+    pub post_ffn_norm: Vec<f32>,
+}
+
+pub struct Gemma3 {
+    pub layers: Vec<(Layer, QkNorm, PostNorms)>,
+}
+
+impl Gemma3 {
+    pub fn load(l: &Loader, c: &Config) -> Result<Gemma3, EngineError> {
+        let layers = (0..c.n_layer)
+            .map(|i| {
+                let post = PostNorms {
+                    post_attn_norm: l.vector(&format!("blk.{i}.post_attention_norm.weight"), c.n_embd)?,
+                    post_ffn_norm: l.vector(&format!("blk.{i}.post_ffw_norm.weight"), c.n_embd)?,
+                };
+                Ok((Layer::load(l, c, i)?, QkNorm::load(l, c, i)?, post))
+            })
+            .collect::<Result<_, EngineError>>()?;
+        Ok(Gemma3 { layers })
+    }
+
+    pub fn forward(&self, m: &Model, st: &mut State, tokens: &[u32], pos0: usize) {
+        let (c, file, n) = (&m.config, m.file.bytes(), tokens.len());
+        let (d, dq, ff) = (c.n_embd, c.n_embd_q(), c.n_ff);
+        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, rope_swa, mode, .. } = st;
+        let pool = &*pool;
+        let mut mm = Matmul { pool, file, mode: *mode, act };
+        let (x, xn, q) = (&mut x[..n * d], &mut xn[..n * d], &mut q[..n * dq]);
+        let attn = &mut attn[..n * dq.max(d)];
+        let (gate, up) = (&mut gate[..n * ff], &mut up[..n * ff]);
+
+        embed(file, &m.common.tok_embd, tokens, x);
+        scale_inplace(x, (d as f32).sqrt());
+        for (il, (l, qk, post)) in self.layers.iter().enumerate() {
+            let (rc, table) = if c.layer_window(il).is_some() { (&c.rope_swa, &*rope_swa) } else { (&c.rope, &*rope) };
+            rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
+            mm.run(&l.wq, xn, n, q);
+            norm_heads(q, &qk.q_norm, c.rms_eps);
+            rope_rows(rc, table, q, n, c.head_dim);
+            scale_inplace(q, c.attn_scale);
+            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
+            mm.run(&l.wk, xn, n, k_new);
+            norm_heads(k_new, &qk.k_norm, c.rms_eps);
+            rope_rows(rc, table, k_new, n, c.head_dim);
+            mm.run(&l.wv, xn, n, v_new);
+            let (k_all, v_all) = kv.layer(il);
+            attention(pool, &m.attn_shape(il, 1.0), q, k_all, v_all, n, pos0, &mut attn[..n * dq]);
+            mm.run(&l.wo, &attn[..n * dq], n, xn);
+            rms_norm_rows(xn, &post.post_attn_norm, c.rms_eps, &mut attn[..n * d], n);
+            add_inplace(x, &attn[..n * d]);
+
+            rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
+            mm.run(&l.gate, xn, n, gate);
+            mm.run(&l.up, xn, n, up);
+            geglu_inplace(gate, up);
+            mm.run(&l.down, gate, n, xn);
+            rms_norm_rows(xn, &post.post_ffn_norm, c.rms_eps, &mut attn[..n * d], n);
+            add_inplace(x, &attn[..n * d]);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/// Everything that can go wrong loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Gguf(#[from] gguf::GgufError),
+    #[error("unsupported architecture {0:?} (supported: llama, qwen2, qwen3, gemma3, phi3)")]
+    UnsupportedArch(String),
+    #[error("tensor {name:?} is missing from the model file")]
+    MissingTensor { name: String },
+    #[error("tensor {name:?} has shape {found:?}, expected {expected:?}")]
+    BadShape { name: String, found: Vec<u64>, expected: Vec<u64> },
+    #[error("tensor {name:?} has type {ty}, which cannot be used there")]
+    BadTensorType { name: String, ty: gguf::GgmlType },
+    #[error("bad hyperparameter {key}: {why}")]
+    BadConfig { key: String, why: String },
+    #[error("the prompt has {n_prompt} tokens but the context holds {n_ctx}")]
+    PromptTooLong { n_prompt: usize, n_ctx: usize },
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("the context is full ({n_ctx} tokens); raise -c or enable --context-shift")]
+    ContextFull { n_ctx: usize },
+    #[error("token id {id} is outside the vocabulary ({n_vocab} tokens)")]
+    BadToken { id: u32, n_vocab: usize },
+}

@@ -1,0 +1,122 @@
+//! `out = x · Wᵀ` for a quantized weight matrix, spread over the thread pool.
+//!
+//! Activations are quantized once per matmul into the weight type's partner format (Q8_0 /
+//! Q8_1 / Q8_K / F16 ...), then each thread takes chunks of weight rows and runs the kernel
+//! table's `gemm` over all tokens, so each weight block is read once per token tile.
+//! Every output element is one `vec_dot` of a weight row and an activation row, in a fixed
+//! order, so the result does not depend on the thread count or on how a prompt is batched.
+
+use crate::parallel::DisjointMut;
+use crate::pool::ThreadPool;
+use crate::weights::Matrix;
+use quant::kernels::kernels;
+
+/// Tokens per gemm call: the tile of activation rows a weight chunk is reused across.
+const TOKEN_TILE: usize = 16;
+/// Upper bound on weight rows per chunk, so the per-chunk output tile fits on the stack.
+const MAX_CHUNK_ROWS: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulMode {
+    /// Quantized activations and the kernel table, as llama.cpp computes.
+    Fast,
+    /// f32 activations and weight rows dequantized on the fly: the plain reference for tests.
+    Reference,
+}
+
+/// Everything a matmul needs besides its operands.
+pub struct Matmul<'a> {
+    pub pool: &'a ThreadPool,
+    pub file: &'a [u8],
+    pub mode: MatmulMode,
+    /// Scratch for quantized activations, sized at load for the widest input and largest batch.
+    pub act: &'a mut [u8],
+}
+
+/// Bytes of activation scratch needed for `n_tok` rows of `cols` elements in any partner format.
+pub fn act_bytes(cols: usize, n_tok: usize) -> usize {
+    // F32 rows are the widest encoding (4 bytes per element); every quantized format is smaller.
+    cols * 4 * n_tok
+}
+
+impl Matmul<'_> {
+    /// `out[t * w.rows + r] = dot(w row r, x row t)` for t < n, r < w.rows.
+    pub fn run(&mut self, w: &Matrix, x: &[f32], n: usize, out: &mut [f32]) {
+        let (rows, cols) = (w.rows, w.cols);
+        assert!(x.len() >= n * cols && out.len() >= n * rows, "matmul {}: buffers too small", w.name);
+        match self.mode {
+            MatmulMode::Fast => self.run_fast(w, &x[..n * cols], n, &mut out[..n * rows]),
+            MatmulMode::Reference => self.run_reference(w, &x[..n * cols], n, &mut out[..n * rows]),
+        }
+    }
+
+    fn run_fast(&mut self, w: &Matrix, x: &[f32], n: usize, out: &mut [f32]) {
+        let k = kernels();
+        let tk = k.get(w.ty);
+        let vt = tk.vec_dot_type;
+        let (rows, cols) = (w.rows, w.cols);
+        let act_row = vt.row_bytes(cols).expect("row length validated at load");
+        {
+            let act = DisjointMut::new(&mut self.act[..n * act_row]);
+            self.pool.parallel_for(n, 1.max(n / (4 * self.pool.n_threads())), &|t0, t1| {
+                for t in t0..t1 {
+                    // SAFETY: token t's activation row is written by the one thread that claimed t.
+                    let dst = unsafe { act.range(t * act_row..(t + 1) * act_row) };
+                    k.quantize_row(vt, &x[t * cols..(t + 1) * cols], dst);
+                }
+            });
+        }
+        let act = &self.act[..n * act_row];
+        let wb = w.bytes(self.file);
+        let rb = w.row_bytes();
+        let chunk = chunk_rows(rows, self.pool.n_threads());
+        let out = DisjointMut::new(out);
+        self.pool.parallel_for(rows, chunk, &|r0, r1| {
+            let nr = r1 - r0;
+            let wrows = &wb[r0 * rb..r1 * rb];
+            if n == 1 {
+                // SAFETY: rows r0..r1 of the single output row belong to this chunk alone.
+                let dst = unsafe { out.range(r0..r1) };
+                (tk.gemm)(cols, wrows, nr, act, 1, dst, nr);
+                return;
+            }
+            let mut tile = [0f32; TOKEN_TILE * MAX_CHUNK_ROWS];
+            for c0 in (0..n).step_by(TOKEN_TILE) {
+                let nc = TOKEN_TILE.min(n - c0);
+                (tk.gemm)(cols, wrows, nr, &act[c0 * act_row..(c0 + nc) * act_row], nc, &mut tile[..nc * nr], nr);
+                for c in 0..nc {
+                    let o = (c0 + c) * rows;
+                    // SAFETY: columns r0..r1 of every output row belong to this chunk alone.
+                    let dst = unsafe { out.range(o + r0..o + r1) };
+                    dst.copy_from_slice(&tile[c * nr..(c + 1) * nr]);
+                }
+            }
+        });
+    }
+
+    fn run_reference(&mut self, w: &Matrix, x: &[f32], n: usize, out: &mut [f32]) {
+        let (rows, cols) = (w.rows, w.cols);
+        let wb = w.bytes(self.file);
+        let rb = w.row_bytes();
+        let dequantize = quant::kernels::kernels_for(quant::kernels::Level::Scalar)
+            .expect("scalar kernels always exist")
+            .get(w.ty)
+            .dequantize_row;
+        let mut wrow = vec![0f32; cols];
+        for r in 0..rows {
+            dequantize(&wb[r * rb..(r + 1) * rb], &mut wrow);
+            for t in 0..n {
+                let xr = &x[t * cols..(t + 1) * cols];
+                let dot: f64 = wrow.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+                out[t * rows + r] = dot as f32;
+            }
+        }
+    }
+}
+
+/// Rows per work chunk: small enough to balance threads (about 8 chunks per thread), large
+/// enough to amortize scheduling, a multiple of 4 for the interleaved kernels.
+fn chunk_rows(rows: usize, n_threads: usize) -> usize {
+    let c = rows.div_ceil(n_threads * 8).clamp(4, MAX_CHUNK_ROWS);
+    (c + 3) / 4 * 4
+}

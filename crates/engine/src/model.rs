@@ -1,0 +1,254 @@
+//! A loaded model (weights in the mmap, hyperparameters) and the run state of one sequence
+//! (KV cache and every scratch buffer, sized once). `forward` feeds tokens at the end of the
+//! sequence and returns logits; nothing is allocated per call.
+
+use crate::arch::Layers;
+use crate::attention::AttnShape;
+use crate::config::{Config, RopeConfig};
+use crate::kv_cache::KvCache;
+use crate::matmul::{act_bytes, Matmul, MatmulMode};
+use crate::pool::ThreadPool;
+use crate::rope::{rope_apply, rope_cache};
+use crate::weights::{Loader, Matrix};
+use crate::EngineError;
+use gguf::GgufFile;
+use std::path::Path;
+
+/// Rows of logits computed per output matmul when every position's logits are wanted.
+const LOGIT_ROWS: usize = 16;
+
+/// Tensors every architecture has: embedding, final norm, output projection.
+pub struct Common {
+    pub tok_embd: Matrix,
+    pub output_norm: Vec<f32>,
+    /// `output.weight`, or the embedding itself when the model ties them.
+    pub output: Matrix,
+    /// Llama-3 style rope frequency divisors (`rope_freqs.weight`).
+    pub rope_freqs: Option<Vec<f32>>,
+}
+
+pub struct Model {
+    pub file: GgufFile,
+    pub config: Config,
+    pub common: Common,
+    pub layers: Layers,
+}
+
+/// Sizes of a run state.
+#[derive(Clone, Copy, Debug)]
+pub struct StateOptions {
+    pub n_ctx: usize,
+    /// Most tokens processed in one forward step (prompt batch size).
+    pub n_batch: usize,
+    pub n_threads: usize,
+    pub mode: MatmulMode,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        StateOptions { n_ctx: 4096, n_batch: 512, n_threads: crate::pool::default_threads(), mode: MatmulMode::Fast }
+    }
+}
+
+/// The state of one sequence: KV cache, position and scratch buffers.
+pub struct State {
+    pub pool: ThreadPool,
+    pub kv: KvCache,
+    /// Tokens already in the cache.
+    pub n_past: usize,
+    pub n_batch: usize,
+    pub mode: MatmulMode,
+    /// Residual stream, [n_batch][n_embd].
+    pub x: Vec<f32>,
+    /// Normed input of the current sub-block, and output of projections back to n_embd.
+    pub xn: Vec<f32>,
+    /// Queries, [n_batch][n_head * head_dim].
+    pub q: Vec<f32>,
+    /// Attention output, [n_batch][max(n_head * head_dim, n_embd)].
+    pub attn: Vec<f32>,
+    /// FFN gate and up projections, [n_batch][n_ff].
+    pub gate: Vec<f32>,
+    pub up: Vec<f32>,
+    /// Quantized activations for the matmuls.
+    pub act: Vec<u8>,
+    /// Rope cos/sin per batch position: [n_batch][n_rot] for global layers, then windowed ones.
+    pub rope: Vec<f32>,
+    pub rope_swa: Vec<f32>,
+    /// Output logits, [LOGIT_ROWS][n_vocab].
+    pub logits: Vec<f32>,
+}
+
+impl State {
+    /// Bytes of scratch (everything but the KV cache).
+    pub fn scratch_bytes(&self) -> usize {
+        4 * (self.x.len() + self.xn.len() + self.q.len() + self.attn.len() + self.gate.len() + self.up.len())
+            + self.act.len()
+            + 4 * (self.rope.len() + self.rope_swa.len() + self.logits.len())
+    }
+
+    /// Forget the sequence (the cache is overwritten from position 0).
+    pub fn reset(&mut self) {
+        self.n_past = 0;
+    }
+}
+
+impl Model {
+    pub fn load(path: impl AsRef<Path>) -> Result<Model, EngineError> {
+        let file = GgufFile::open(path)?;
+        Model::from_gguf(file)
+    }
+
+    pub fn from_gguf(file: GgufFile) -> Result<Model, EngineError> {
+        let config = Config::from_gguf(&file)?;
+        let (common, layers) = {
+            let l = Loader { file: &file };
+            let c = &config;
+            let tok_embd = l.matrix("token_embd.weight", c.n_embd, c.n_vocab)?;
+            let output = match l.matrix_opt("output.weight", c.n_embd, c.n_vocab)? {
+                Some(m) => m,
+                None => tok_embd.clone(),
+            };
+            let common = Common {
+                output_norm: l.vector("output_norm.weight", c.n_embd)?,
+                rope_freqs: l.vector_opt("rope_freqs.weight", c.rope.n_rot / 2)?,
+                tok_embd,
+                output,
+            };
+            (common, Layers::load(&l, c)?)
+        };
+        Ok(Model { file, config, common, layers })
+    }
+
+    pub fn new_state(&self, o: StateOptions) -> State {
+        let c = &self.config;
+        let nb = o.n_batch.max(1);
+        let dq = c.n_embd_q();
+        let widest_input = c.n_embd.max(dq).max(c.n_ff);
+        State {
+            pool: ThreadPool::new(o.n_threads.max(1)),
+            kv: KvCache::new(c.n_layer, o.n_ctx, c.n_embd_kv()),
+            n_past: 0,
+            n_batch: nb,
+            mode: o.mode,
+            x: vec![0.0; nb * c.n_embd],
+            xn: vec![0.0; nb * c.n_embd],
+            q: vec![0.0; nb * dq],
+            attn: vec![0.0; nb * dq.max(c.n_embd)],
+            gate: vec![0.0; nb * c.n_ff],
+            up: vec![0.0; nb * c.n_ff],
+            act: vec![0; act_bytes(widest_input, nb.max(LOGIT_ROWS))],
+            rope: vec![0.0; nb * c.rope.n_rot],
+            rope_swa: vec![0.0; nb * c.rope_swa.n_rot],
+            logits: vec![0.0; LOGIT_ROWS * c.n_vocab],
+        }
+    }
+
+    fn check(&self, st: &State, tokens: &[u32]) -> Result<(), EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= self.config.n_vocab) {
+            return Err(EngineError::BadToken { id, n_vocab: self.config.n_vocab });
+        }
+        if st.n_past + tokens.len() > st.kv.n_ctx {
+            return Err(if st.n_past == 0 {
+                EngineError::PromptTooLong { n_prompt: tokens.len(), n_ctx: st.kv.n_ctx }
+            } else {
+                EngineError::ContextFull { n_ctx: st.kv.n_ctx }
+            });
+        }
+        Ok(())
+    }
+
+    /// Feed `tokens` after the `st.n_past` already cached and return the logits of the last one.
+    pub fn forward<'s>(&self, st: &'s mut State, tokens: &[u32]) -> Result<&'s [f32], EngineError> {
+        self.check(st, tokens)?;
+        let mut last = 0;
+        for chunk in tokens.chunks(st.n_batch) {
+            self.forward_hidden(st, chunk);
+            last = chunk.len() - 1;
+        }
+        self.logits_rows(st, last, 1);
+        Ok(&st.logits[..self.config.n_vocab])
+    }
+
+    /// Feed `tokens` and call `f(i, logits)` with the logits after every token `i`
+    /// (perplexity, teacher forcing).
+    pub fn forward_all(&self, st: &mut State, tokens: &[u32], f: &mut dyn FnMut(usize, &[f32])) -> Result<(), EngineError> {
+        self.check(st, tokens)?;
+        let nv = self.config.n_vocab;
+        let mut done = 0;
+        for chunk in tokens.chunks(st.n_batch) {
+            self.forward_hidden(st, chunk);
+            for r0 in (0..chunk.len()).step_by(LOGIT_ROWS) {
+                let nr = LOGIT_ROWS.min(chunk.len() - r0);
+                self.logits_rows(st, r0, nr);
+                for r in 0..nr {
+                    f(done + r0 + r, &st.logits[r * nv..(r + 1) * nv]);
+                }
+            }
+            done += chunk.len();
+        }
+        Ok(())
+    }
+
+    /// Run one batch (at most n_batch tokens) through every layer and the final norm; the
+    /// normed hidden states are left in `st.xn`.
+    fn forward_hidden(&self, st: &mut State, tokens: &[u32]) {
+        let n = tokens.len();
+        let pos0 = st.n_past;
+        let c = &self.config;
+        let ff = self.common.rope_freqs.as_deref();
+        rope_table(&c.rope, ff, pos0, n, &mut st.rope);
+        if c.sliding_window.is_some() {
+            rope_table(&c.rope_swa, ff, pos0, n, &mut st.rope_swa);
+        }
+        self.layers.forward(self, st, tokens, pos0);
+        crate::ops::rms_norm_rows(&st.x, &self.common.output_norm, c.rms_eps, &mut st.xn, n);
+        st.n_past += n;
+    }
+
+    /// Logits of hidden rows `r0 .. r0 + nr` of the last batch into `st.logits`.
+    fn logits_rows(&self, st: &mut State, r0: usize, nr: usize) {
+        let d = self.config.n_embd;
+        let State { pool, xn, act, logits, mode, .. } = st;
+        let mut mm = Matmul { pool, file: self.file.bytes(), mode: *mode, act };
+        mm.run(&self.common.output, &xn[r0 * d..(r0 + nr) * d], nr, logits);
+        if let Some(cap) = self.config.final_logit_softcap {
+            crate::ops::softcap_inplace(&mut logits[..nr * self.config.n_vocab], cap);
+        }
+    }
+
+    /// Attention shape of layer `il`; `scale` is the multiplier applied to q·k.
+    pub fn attn_shape(&self, il: usize, scale: f32) -> AttnShape {
+        let c = &self.config;
+        AttnShape { n_head: c.n_head, n_head_kv: c.n_head_kv, head_dim: c.head_dim, scale, window: c.layer_window(il) }
+    }
+}
+
+/// Cos/sin tables for positions pos0 .. pos0 + n.
+fn rope_table(rope: &RopeConfig, ff: Option<&[f32]>, pos0: usize, n: usize, out: &mut [f32]) {
+    for t in 0..n {
+        rope_cache(rope, ff, pos0 + t, &mut out[t * rope.n_rot..(t + 1) * rope.n_rot]);
+    }
+}
+
+/// Rotate `n` rows of `n_heads` heads each, in place, with the table from `rope_table`.
+pub fn rope_rows(rope: &RopeConfig, table: &[f32], x: &mut [f32], n: usize, head_dim: usize) {
+    let width = x.len() / n;
+    for t in 0..n {
+        rope_apply(rope.kind, &mut x[t * width..(t + 1) * width], head_dim, rope.n_rot, &table[t * rope.n_rot..(t + 1) * rope.n_rot]);
+    }
+}
+
+/// Look up token embeddings into `x` ([n][n_embd]), dequantizing each row.
+pub fn embed(file: &[u8], tok_embd: &Matrix, tokens: &[u32], x: &mut [f32]) {
+    let d = tok_embd.cols;
+    let rb = tok_embd.row_bytes();
+    let wb = tok_embd.bytes(file);
+    let dequantize = quant::kernels::kernels().get(tok_embd.ty).dequantize_row;
+    for (t, &id) in tokens.iter().enumerate() {
+        let id = id as usize;
+        dequantize(&wb[id * rb..(id + 1) * rb], &mut x[t * d..(t + 1) * d]);
+    }
+}

@@ -1,0 +1,142 @@
+//! Elementwise and row operations of the forward pass, as plain functions over slices.
+//! Numerics follow ggml's CPU ops where the order of rounding matters for parity.
+
+use half::f16;
+use std::sync::OnceLock;
+
+/// RMSNorm of one row, then the elementwise weight: `out = x / sqrt(mean(x²) + eps) * w`.
+/// The sum of squares accumulates in f64 as ggml's `ggml_compute_forward_rms_norm_f32` does.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let scale = rms_scale(x, eps);
+    for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = (xi * scale) * wi;
+    }
+}
+
+/// In-place RMSNorm with weight (used per head for QK-norm).
+pub fn rms_norm_inplace(x: &mut [f32], w: &[f32], eps: f32) {
+    let scale = rms_scale(x, eps);
+    for (xi, &wi) in x.iter_mut().zip(w) {
+        *xi = (*xi * scale) * wi;
+    }
+}
+
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    1.0 / (mean + eps).sqrt()
+}
+
+/// RMSNorm over `n` rows of width `w.len()`.
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32], n: usize) {
+    let d = w.len();
+    for (xr, or) in x[..n * d].chunks_exact(d).zip(out[..n * d].chunks_exact_mut(d)) {
+        rms_norm(xr, w, eps, or);
+    }
+}
+
+/// `x += y`, elementwise.
+pub fn add_inplace(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// Add a bias row to each of the rows of `x`.
+pub fn add_bias_rows(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        add_inplace(row, bias);
+    }
+}
+
+pub fn scale_inplace(x: &mut [f32], s: f32) {
+    for v in x {
+        *v *= s;
+    }
+}
+
+/// SwiGLU: `gate = silu(gate) * up`, in place in `gate`.
+pub fn swiglu_inplace(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = x / (1.0 + (-x).exp()) * u;
+    }
+}
+
+/// GeGLU with tanh-approximated GELU: `gate = gelu(gate) * up`, in place in `gate`.
+/// ggml evaluates GELU through a table indexed by the f16 value of the input and storing f16
+/// results (`GGML_GELU_FP16`), so we do too: parity with llama.cpp, and a table lookup is fast.
+pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) {
+    let table = gelu_f16_table();
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * u
+        } else {
+            table[f16::from_f32(x).to_bits() as usize] * u
+        };
+    }
+}
+
+const GELU_COEF_A: f32 = 0.044715;
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh())
+}
+
+/// GELU of every f16 value, rounded to f16 and widened back (64K entries, built once).
+fn gelu_f16_table() -> &'static [f32] {
+    static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX).map(|bits| f16::from_f32(gelu(f16::from_bits(bits).to_f32())).to_f32()).collect()
+    })
+}
+
+/// `x = cap * tanh(x / cap)` (Gemma's logit soft-capping).
+pub fn softcap_inplace(x: &mut [f32], cap: f32) {
+    for v in x {
+        *v = cap * (*v / cap).tanh();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_matches_definition() {
+        let x = [1.0f32, -2.0, 3.0, 0.5];
+        let w = [1.0f32, 2.0, 0.5, 1.0];
+        let mut out = [0.0; 4];
+        rms_norm(&x, &w, 1e-6, &mut out);
+        let ms = x.iter().map(|v| v * v).sum::<f32>() / 4.0;
+        for i in 0..4 {
+            let want = x[i] / (ms + 1e-6).sqrt() * w[i];
+            assert!((out[i] - want).abs() < 1e-6, "{i}: {} vs {want}", out[i]);
+        }
+    }
+
+    #[test]
+    fn gelu_table_is_f16_rounded_gelu() {
+        let mut g = [0.5f32, -1.25, 3.0, -20.0, 20.0];
+        let up = [1.0f32; 5];
+        geglu_inplace(&mut g, &up);
+        assert_eq!(g[0], f16::from_f32(gelu(0.5)).to_f32());
+        assert_eq!(g[1], f16::from_f32(gelu(-1.25)).to_f32());
+        assert_eq!(g[3], 0.0);
+        assert_eq!(g[4], 20.0);
+        assert!((gelu(1.0) - 0.841192).abs() < 1e-5);
+    }
+
+    #[test]
+    fn swiglu_matches_definition() {
+        let mut g = [0.0f32, 1.0, -2.0];
+        swiglu_inplace(&mut g, &[2.0, 3.0, 1.0]);
+        assert_eq!(g[0], 0.0);
+        assert!((g[1] - 3.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-6);
+        assert!((g[2] - (-2.0 / (1.0 + 2.0f32.exp()))).abs() < 1e-6);
+    }
+}
