@@ -1,7 +1,9 @@
 //! `vibrant`: a CPU inference engine for GGUF models.
 //! Each subcommand lives in its own module with its own clap `Args`.
 
+mod common;
 mod inspect;
+mod run;
 mod template;
 mod tokenize;
 
@@ -16,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate text from a prompt.
+    Run(run::Args),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::Args),
     /// Tokenize text with a model's vocabulary and print the ids.
@@ -34,6 +38,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => run::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Template(a) => template::run(a),

@@ -1,0 +1,87 @@
+//! Options shared by the subcommands that run a model, and model-path resolution.
+
+use anyhow::{bail, Context, Result};
+use engine::{MatmulMode, Model, StateOptions};
+use std::path::{Path, PathBuf};
+
+/// Short names for the project's real models; `-m smollm2` fetches the model if needed.
+const KNOWN_MODELS: &[(&str, &str)] = &[
+    ("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    ("qwen2.5", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+    ("gemma3", "gemma-3-270m-q4_k_m.gguf"),
+];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("VIBRANT_MODELS").map(PathBuf::from).unwrap_or_else(|| repo_root().join("models"))
+}
+
+/// A path as given, or a known model name resolved under `models/` (fetched if missing).
+pub fn resolve_model(arg: &Path) -> Result<PathBuf> {
+    if arg.exists() {
+        return Ok(arg.to_path_buf());
+    }
+    let name = arg.to_string_lossy();
+    let Some((short, file)) = KNOWN_MODELS.iter().find(|(s, f)| *s == name || *f == name) else {
+        bail!("{}: no such file (known model names: smollm2, qwen2.5, gemma3)", arg.display());
+    };
+    let path = models_dir().join(file);
+    if !path.exists() {
+        let script = repo_root().join("scripts/fetch-models.sh");
+        eprintln!("fetching {short} with {}", script.display());
+        let status = std::process::Command::new(&script)
+            .arg(short)
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        if !status.success() || !path.exists() {
+            bail!("could not fetch {short}; see the messages above");
+        }
+    }
+    Ok(path)
+}
+
+/// Model and runtime options shared by run, chat, perplexity and bench.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// GGUF model file, or one of: smollm2, qwen2.5, gemma3 (fetched if missing).
+    #[arg(short = 'm', long = "model")]
+    pub model: PathBuf,
+    /// Threads (default: number of physical cores).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+    /// Context size in tokens.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    pub ctx: usize,
+    /// Prompt batch size: most tokens processed in one forward step.
+    #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
+    pub batch: usize,
+    /// Use the plain f32 reference matmul (slow; for checking).
+    #[arg(long = "reference", hide = true)]
+    pub reference: bool,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> Result<Model> {
+        let path = resolve_model(&self.model)?;
+        Model::load(&path).with_context(|| format!("loading {}", path.display()))
+    }
+
+    pub fn state_options(&self, model: &Model) -> Result<StateOptions> {
+        if self.ctx == 0 || self.batch == 0 {
+            bail!("--ctx-size and --batch-size must be > 0");
+        }
+        if self.threads == Some(0) {
+            bail!("--threads must be > 0");
+        }
+        let _ = model;
+        Ok(StateOptions {
+            n_ctx: self.ctx,
+            n_batch: self.batch.min(self.ctx),
+            n_threads: self.threads.unwrap_or_else(engine::pool::default_threads),
+            mode: if self.reference { MatmulMode::Reference } else { MatmulMode::Fast },
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! `vibrant run`: generate text from a prompt, streaming it to stdout.
+
+use crate::common::ModelArgs;
+use anyhow::{bail, Context, Result};
+use engine::generate::{generate, Flow, GenParams};
+use engine::sampler::{Sampler, SamplerParams};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use tokenizer::Tokenizer;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt text.
+    #[arg(short = 'p', long = "prompt", conflicts_with = "file")]
+    pub prompt: Option<String>,
+    /// Read the prompt from a file.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Tokens to generate (-1: until end of generation or a full context).
+    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_negative_numbers = true)]
+    pub n_predict: i64,
+    /// Keep generating past end-of-generation tokens.
+    #[arg(long = "ignore-eos")]
+    pub ignore_eos: bool,
+    /// Stop when the generated text contains this string (may repeat).
+    #[arg(long = "stop")]
+    pub stop: Vec<String>,
+    /// Report the K most likely tokens at every step (with --json).
+    #[arg(long = "n-probs", default_value_t = 0)]
+    pub n_probs: usize,
+    /// Print one JSON object at the end instead of streaming text.
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+/// llama.cpp's sampling options and defaults.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Temperature; 0 means greedy.
+    #[arg(long = "temp", default_value_t = 0.8)]
+    pub temp: f32,
+    #[arg(long = "top-k", default_value_t = 40)]
+    pub top_k: i32,
+    #[arg(long = "top-p", default_value_t = 0.95)]
+    pub top_p: f32,
+    #[arg(long = "min-p", default_value_t = 0.05)]
+    pub min_p: f32,
+    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Tokens the penalties look back over (0: none, -1: all).
+    #[arg(long = "repeat-last-n", default_value_t = 64, allow_negative_numbers = true)]
+    pub repeat_last_n: i32,
+    #[arg(long = "presence-penalty", default_value_t = 0.0)]
+    pub presence_penalty: f32,
+    #[arg(long = "frequency-penalty", default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+    /// Random seed (default: random).
+    #[arg(short = 's', long = "seed")]
+    pub seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    pub fn params(&self) -> SamplerParams {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+        });
+        SamplerParams {
+            temp: self.temp,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: self.repeat_last_n,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            seed,
+        }
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let prompt = match (&a.prompt, &a.file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        (None, None) => bail!("give a prompt with -p TEXT or -f FILE"),
+    };
+    let model = a.model.load()?;
+    let tok = Tokenizer::from_gguf(&model.file).context("loading the tokenizer")?;
+    let opts = a.model.state_options(&model)?;
+    let mut st = model.new_state(opts);
+    // As llama.cpp: special tokens per the model's metadata, and special tokens parsed in text.
+    let prompt_tokens = tok.encode(&prompt, true, true);
+    if prompt_tokens.is_empty() {
+        bail!("the prompt is empty");
+    }
+    if prompt_tokens.len() > opts.n_ctx {
+        bail!("the prompt has {} tokens but the context holds {} (raise -c)", prompt_tokens.len(), opts.n_ctx);
+    }
+    let n_predict = if a.n_predict < 0 { opts.n_ctx - prompt_tokens.len() } else { a.n_predict as usize };
+    let params = GenParams { n_predict, ignore_eos: a.ignore_eos, n_probs: a.n_probs };
+    let mut sampler = Sampler::new(a.sampling.params(), model.config.n_vocab);
+    let mut history = Vec::with_capacity(opts.n_ctx);
+    let mut decoder = tok.stream_decoder(false);
+    let mut text = String::new();
+    let mut records = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if !a.json {
+        write!(out, "{prompt}")?;
+        out.flush()?;
+    }
+    let stats = generate(&model, &mut st, &mut sampler, &prompt_tokens, &mut history, &params, &|id| tok.is_eog(id), &mut |t| {
+        let piece = if t.is_eog && !a.ignore_eos { String::new() } else { decoder.push(t.id).unwrap_or_default() };
+        if a.json {
+            records.push(json!({
+                "id": t.id,
+                "text": tok.decode(&[t.id], false),
+                "logprob": t.logprob,
+                "top": t.top.iter().map(|&(id, lp)| json!([id, lp])).collect::<Vec<_>>(),
+            }));
+        } else if !piece.is_empty() {
+            let _ = write!(out, "{piece}");
+            let _ = out.flush();
+        }
+        text.push_str(&piece);
+        if a.stop.iter().any(|s| text.contains(s.as_str())) { Flow::Stop } else { Flow::Continue }
+    })?;
+    if a.json {
+        let obj = json!({
+            "prompt_tokens": prompt_tokens,
+            "tokens": records,
+            "text": text,
+            "timings": {
+                "prompt_n": stats.n_prompt,
+                "prompt_ms": stats.prompt_time.as_secs_f64() * 1e3,
+                "prompt_per_second": stats.prompt_tps(),
+                "predicted_n": stats.n_generated,
+                "predicted_ms": stats.gen_time.as_secs_f64() * 1e3,
+                "predicted_per_second": stats.gen_tps(),
+                "stop_reason": format!("{:?}", stats.stop_reason),
+            },
+        });
+        writeln!(out, "{obj}")?;
+    } else {
+        writeln!(out)?;
+    }
+    eprintln!(
+        "prompt eval: {} tokens, {:.1} tok/s | eval: {} tokens, {:.1} tok/s | stop: {:?}",
+        stats.n_prompt,
+        stats.prompt_tps(),
+        stats.n_generated,
+        stats.gen_tps(),
+        stats.stop_reason
+    );
+    Ok(())
+}
