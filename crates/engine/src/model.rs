@@ -76,6 +76,8 @@ pub struct State {
     pub rope_swa: Vec<f32>,
     /// Output logits, [LOGIT_ROWS][n_vocab].
     pub logits: Vec<f32>,
+    /// Per-thread attention scratch (a score row and V accumulators).
+    pub attn_scratch: Vec<f32>,
 }
 
 impl State {
@@ -83,7 +85,7 @@ impl State {
     pub fn scratch_bytes(&self) -> usize {
         4 * (self.x.len() + self.xn.len() + self.q.len() + self.attn.len() + self.gate.len() + self.up.len())
             + self.act.len()
-            + 4 * (self.rope.len() + self.rope_swa.len() + self.logits.len())
+            + 4 * (self.rope.len() + self.rope_swa.len() + self.logits.len() + self.attn_scratch.len())
     }
 
     /// Forget the sequence (the cache is overwritten from position 0).
@@ -140,6 +142,7 @@ impl Model {
             rope: vec![0.0; nb * c.rope.n_rot],
             rope_swa: vec![0.0; nb * c.rope_swa.n_rot],
             logits: vec![0.0; LOGIT_ROWS * c.n_vocab],
+            attn_scratch: vec![0.0; o.n_threads.max(1) * crate::attention::scratch_per_thread(o.n_ctx, c.head_dim)],
         }
     }
 

@@ -57,9 +57,47 @@ pub fn scale_inplace(x: &mut [f32], s: f32) {
 
 /// SwiGLU: `gate = silu(gate) * up`, in place in `gate`.
 pub fn swiglu_inplace(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
+    // As ggml_vec_swiglu_f32 on AVX2: groups of 8 through the vectorized exp, the tail
+    // through libm's expf.
+    let n = gate.len().min(up.len());
+    let n8 = n / 8 * 8;
+    for (g, &u) in gate[..n8].iter_mut().zip(&up[..n8]) {
+        let x = *g;
+        *g = x / (1.0 + vexpf(0.0 - x)) * u;
+    }
+    for (g, &u) in gate[n8..n].iter_mut().zip(&up[n8..n]) {
         let x = *g;
         *g = x / (1.0 + (-x).exp()) * u;
+    }
+}
+
+/// ggml's vectorized `expf` (`ggml_v_expf`, after ARM's optimized-routines algorithm: range
+/// reduction by a shifted round, a degree-5 polynomial, and special handling of large
+/// arguments), one lane at a time. Max error ~1.5 ulp; we need its exact values, not libm's,
+/// because llama.cpp's softmax and SiLU use it.
+#[inline]
+pub fn vexpf(x: f32) -> f32 {
+    let r = f32::from_bits(0x4B40_0000); // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3FB8_AA3B), r); // log2(e)
+    let n = z - r;
+    let b = (-n).mul_add(f32::from_bits(0x35BF_BE8E), (-n).mul_add(f32::from_bits(0x3F31_7200), x));
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1f32.to_bits()));
+    let u = b * b;
+    let p = f32::from_bits(0x3C07_2010)
+        .mul_add(b, f32::from_bits(0x3D2B_9F17))
+        .mul_add(u, f32::from_bits(0x3E2A_AF33).mul_add(b, f32::from_bits(0x3EFF_FEDB)));
+    let j = p.mul_add(u, f32::from_bits(0x3F7F_FFF6) * b);
+    if !(n.abs() > 126.0) {
+        return j.mul_add(k, k);
+    }
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7F00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
     }
 }
 

@@ -46,6 +46,8 @@ fn yarn_corr_dims(n_dims: usize, n_ctx_orig: u32, base: f32, beta_fast: f32, bet
 }
 
 /// Rotate every head of one token (`x` = n_heads * head_dim values) with a precomputed cache.
+/// The rotation is computed with the same fused multiply-adds llama.cpp's compiled rope uses
+/// (`x0*c - x1*s` as fma(x0, c, -(x1*s))), so rotated values are bit-identical to its.
 pub fn rope_apply(kind: RopeKind, x: &mut [f32], head_dim: usize, n_rot: usize, cache: &[f32]) {
     for head in x.chunks_exact_mut(head_dim) {
         match kind {
@@ -53,8 +55,8 @@ pub fn rope_apply(kind: RopeKind, x: &mut [f32], head_dim: usize, n_rot: usize, 
                 for i0 in (0..n_rot).step_by(2) {
                     let (c, s) = (cache[i0], cache[i0 + 1]);
                     let (x0, x1) = (head[i0], head[i0 + 1]);
-                    head[i0] = x0 * c - x1 * s;
-                    head[i0 + 1] = x0 * s + x1 * c;
+                    head[i0] = x0.mul_add(c, -(x1 * s));
+                    head[i0 + 1] = x0.mul_add(s, x1 * c);
                 }
             }
             RopeKind::Neox => {
@@ -63,8 +65,8 @@ pub fn rope_apply(kind: RopeKind, x: &mut [f32], head_dim: usize, n_rot: usize, 
                     let ic = i0 / 2;
                     let (c, s) = (cache[i0], cache[i0 + 1]);
                     let (x0, x1) = (head[ic], head[ic + half]);
-                    head[ic] = x0 * c - x1 * s;
-                    head[ic + half] = x0 * s + x1 * c;
+                    head[ic] = x0.mul_add(c, -(x1 * s));
+                    head[ic + half] = x0.mul_add(s, x1 * c);
                 }
             }
         }

@@ -197,10 +197,10 @@ scalar_type!(s_f32, F32, F32, f32, f32, r::vec_dot_f32_f32, r::dequantize_row_f3
 scalar_type!(s_f16, F16, F16, f16, f16, r::vec_dot_f16_f16, r::dequantize_row_f16);
 scalar_type!(s_bf16, BF16, BF16, bf16, bf16, r::vec_dot_bf16_bf16, r::dequantize_row_bf16);
 scalar_type!(s_q4_0, Q4_0, Q8_0, BlockQ4_0, BlockQ8_0, r::vec_dot_q4_0_q8_0, r::dequantize_row_q4_0);
-scalar_type!(s_q4_1, Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, r::vec_dot_q4_1_q8_1, r::dequantize_row_q4_1);
-scalar_type!(s_q5_0, Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, r::vec_dot_q5_0_q8_0, r::dequantize_row_q5_0);
-scalar_type!(s_q5_1, Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, r::vec_dot_q5_1_q8_1, r::dequantize_row_q5_1);
-scalar_type!(s_q8_0, Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, r::vec_dot_q8_0_q8_0, r::dequantize_row_q8_0);
+scalar_type!(s_q4_1, Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, crate::emulate::vec_dot_q4_1_q8_1, r::dequantize_row_q4_1);
+scalar_type!(s_q5_0, Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, crate::emulate::vec_dot_q5_0_q8_0, r::dequantize_row_q5_0);
+scalar_type!(s_q5_1, Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, crate::emulate::vec_dot_q5_1_q8_1, r::dequantize_row_q5_1);
+scalar_type!(s_q8_0, Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, crate::emulate::vec_dot_q8_0_q8_0, r::dequantize_row_q8_0);
 scalar_type!(s_q2_k, Q2_K, Q8_K, BlockQ2K, BlockQ8K, r::vec_dot_q2_k_q8_k, r::dequantize_row_q2_k);
 scalar_type!(s_q3_k, Q3_K, Q8_K, BlockQ3K, BlockQ8K, r::vec_dot_q3_k_q8_k, r::dequantize_row_q3_k);
 scalar_type!(s_q4_k, Q4_K, Q8_K, BlockQ4K, BlockQ8K, r::vec_dot_q4_k_q8_k, r::dequantize_row_q4_k);

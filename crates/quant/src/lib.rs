@@ -3,6 +3,7 @@
 //! The kernel table is chosen once, at load.
 
 pub mod blocks;
+pub mod emulate;
 pub mod kernels;
 pub mod reference;
 pub mod simd;

@@ -39,7 +39,7 @@ impl Gemma3 {
     pub fn forward(&self, m: &Model, st: &mut State, tokens: &[u32], pos0: usize) {
         let (c, file, n) = (&m.config, m.file.bytes(), tokens.len());
         let (d, dq, ff) = (c.n_embd, c.n_embd_q(), c.n_ff);
-        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, rope_swa, mode, .. } = st;
+        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, rope_swa, mode, attn_scratch, .. } = st;
         let pool = &*pool;
         let mut mm = Matmul { pool, file, mode: *mode, act };
         let (x, xn, q) = (&mut x[..n * d], &mut xn[..n * d], &mut q[..n * dq]);
@@ -61,7 +61,7 @@ impl Gemma3 {
             rope_rows(rc, table, k_new, n, c.head_dim);
             mm.run(&l.wv, xn, n, v_new);
             let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, 1.0), q, k_all, v_all, n, pos0, &mut attn[..n * dq]);
+            attention(pool, &m.attn_shape(il, 1.0), q, k_all, v_all, n, pos0, &mut attn[..n * dq], attn_scratch);
             mm.run(&l.wo, &attn[..n * dq], n, xn);
             rms_norm_rows(xn, &post.post_attn_norm, c.rms_eps, &mut attn[..n * d], n);
             add_inplace(x, &attn[..n * d]);
