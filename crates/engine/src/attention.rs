@@ -66,14 +66,18 @@ pub fn attention(
             let (t, h) = (i / s.n_head, i % s.n_head);
             // SAFETY: output row (t, h) is written only by the thread that claimed index i.
             let o = unsafe { out.range(t * dq + h * hd..t * dq + (h + 1) * hd) };
-            attend_one(s, &q[t * dq + h * hd..][..hd], k, v, pos0 + t, h, scores, acc, o);
+            attend_one(s, &q[t * dq + h * hd..][..hd], k, v, pos0 + t, h, n > 1, scores, acc, o);
         }
     });
 }
 
-/// One query row against keys `lo..=p`, as ggml's soft_max + mul_mat compute it.
+/// One query row against keys `lo..=p`, as ggml's soft_max + mul_mat compute it. `batch`:
+/// llama.cpp multiplies the probabilities by V with tinyBLAS (one 8-lane accumulator per
+/// output) when several tokens are processed together, and with `ggml_vec_dot_f32` (four
+/// 8-lane accumulators) for a single token; we follow it so a prompt batch and each decode
+/// step give its exact values.
 #[allow(clippy::too_many_arguments)]
-fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usize, scores: &mut [f32], acc: &mut [f32], out: &mut [f32]) {
+fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usize, batch: bool, scores: &mut [f32], acc: &mut [f32], out: &mut [f32]) {
     let hd = s.head_dim;
     let kv_dim = s.n_head_kv * hd;
     let g = h / (s.n_head / s.n_head_kv);
@@ -100,25 +104,31 @@ fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usiz
         sum += hsum8(&lanes) as f64;
     }
     let inv = (1.0 / sum) as f32;
-    // V accumulation: ggml's vec_dot_f32 over cells puts cell j in accumulator row j % 32.
-    acc[..32 * hd].fill(0.0);
+    // V accumulation: cell j goes to accumulator row j % rows (8 for tinyBLAS, 32 for
+    // ggml_vec_dot_f32's four 8-lane registers), then the rows are reduced in ggml's order.
+    let rows = if batch { 8 } else { 32 };
+    acc[..rows * hd].fill(0.0);
     for j in lo..=p {
         let w = scores[j] * inv;
-        let row = &mut acc[(j % 32) * hd..][..hd];
+        let row = &mut acc[(j % rows) * hd..][..hd];
         for (a, &x) in row.iter_mut().zip(&v[j * kv_dim + g * hd..][..hd]) {
             *a = x.mul_add(w, *a);
         }
     }
     for (d, o) in out.iter_mut().enumerate() {
         let lane = |r: usize| acc[r * hd + d];
-        let mut x0 = [0f32; 8];
-        for l in 0..8 {
-            let a = lane(l) + lane(16 + l);
-            let b = lane(8 + l) + lane(24 + l);
-            x0[l] = a + b;
-        }
-        let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
-        *o = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+        let x0: [f32; 8] = if batch {
+            std::array::from_fn(lane)
+        } else {
+            std::array::from_fn(|l| (lane(l) + lane(16 + l)) + (lane(8 + l) + lane(24 + l)))
+        };
+        *o = if batch {
+            hsum8(&x0)
+        } else {
+            // GGML_F32x8_REDUCE ends with (lo + hi) and two horizontal adds.
+            let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
+            (t0[0] + t0[1]) + (t0[2] + t0[3])
+        };
     }
 }
 
