@@ -1,5 +1,5 @@
 //! Debug aid: the first step of a golden case, ours against llama.cpp's top-5.
-//! `cargo run --release -p engine --example golden_step -- MODEL GOLDEN.json [case] [fast|reference]`
+//! `cargo run --release -p engine --example golden_step -- MODEL GOLDEN.json [case] [fast|reference] [steps]`
 use engine::{MatmulMode, Model, StateOptions};
 
 fn main() {
@@ -11,11 +11,16 @@ fn main() {
     let case = &g["cases"][ci];
     let prompt: Vec<u32> = case["prompt_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, mode });
-    let logits = model.forward(&mut st, &prompt).unwrap().to_vec();
+    let steps: usize = a.get(5).map_or(0, |s| s.parse().unwrap());
+    let completion: Vec<u32> = case["completion_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let mut logits = model.forward(&mut st, &prompt).unwrap().to_vec();
+    for &t in &completion[..steps] {
+        logits = model.forward(&mut st, &[t]).unwrap().to_vec();
+    }
     let max = logits.iter().copied().fold(f32::MIN, f32::max) as f64;
     let lse = max + logits.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
     println!("prompt {} tokens", prompt.len());
-    for t in case["steps"][0]["top"].as_array().unwrap() {
+    for t in case["steps"][steps]["top"].as_array().unwrap() {
         let id = t[0].as_u64().unwrap() as usize;
         let theirs = t[1].as_f64().unwrap();
         println!("{id:6} llama.cpp {theirs:9.4} ours {:9.4}", logits[id] as f64 - lse);

@@ -158,3 +158,43 @@ pub fn reduce4x8(acc: &[[f32; 8]; 4]) -> f32 {
     let t1 = [t0[0] + t0[1], t0[2] + t0[3]];
     t1[0] + t1[1]
 }
+
+/// The 256 unsigned 6-bit values of a Q6_K block, in element order.
+fn q6_k_values(x: &BlockQ6K) -> [i32; 256] {
+    let mut q = [0i32; 256];
+    for j in 0..2 {
+        let (ql, qh) = (&x.ql[64 * j..], &x.qh[32 * j..]);
+        for l in 0..32 {
+            let h = qh[l] as i32;
+            q[j * 128 + l] = (ql[l] & 0x0F) as i32 | (h & 3) << 4;
+            q[j * 128 + l + 32] = (ql[l + 32] & 0x0F) as i32 | ((h >> 2) & 3) << 4;
+            q[j * 128 + l + 64] = (ql[l] >> 4) as i32 | ((h >> 4) & 3) << 4;
+            q[j * 128 + l + 96] = (ql[l + 32] >> 4) as i32 | ((h >> 6) & 3) << 4;
+        }
+    }
+    q
+}
+
+/// ggml-cpu x86 `ggml_vec_dot_q6_K_q8_K` (AVX2): per super-block, eight exact integer lane
+/// sums (lane L gets bytes 4L..4L+4 of every 32-element slice, times their 16-element scale),
+/// minus the -32 offset folded in through `bsums` (lane L: groups 2L and 2L+1), then one FMA
+/// per lane with `d = d8 * d6`.
+pub fn vec_dot_q6_k_q8_k(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (xb, yb) in x.iter().zip(y) {
+        let d = yb.d * xb.d.to_f32();
+        let q = q6_k_values(xb);
+        let mut sumi = [0i32; 8];
+        for (e, &qe) in q.iter().enumerate() {
+            sumi[(e % 32) / 4] += xb.scales[e / 16] as i32 * qe * yb.qs[e] as i32;
+        }
+        for (l, s) in sumi.iter_mut().enumerate() {
+            let off = yb.bsums[2 * l] as i32 * xb.scales[2 * l] as i32 + yb.bsums[2 * l + 1] as i32 * xb.scales[2 * l + 1] as i32;
+            *s -= off << 5;
+        }
+        for l in 0..8 {
+            acc[l] = d.mul_add(sumi[l] as f32, acc[l]);
+        }
+    }
+    hsum8(&acc)
+}

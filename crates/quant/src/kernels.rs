@@ -205,7 +205,7 @@ scalar_type!(s_q2_k, Q2_K, Q8_K, BlockQ2K, BlockQ8K, r::vec_dot_q2_k_q8_k, r::de
 scalar_type!(s_q3_k, Q3_K, Q8_K, BlockQ3K, BlockQ8K, r::vec_dot_q3_k_q8_k, r::dequantize_row_q3_k);
 scalar_type!(s_q4_k, Q4_K, Q8_K, BlockQ4K, BlockQ8K, r::vec_dot_q4_k_q8_k, r::dequantize_row_q4_k);
 scalar_type!(s_q5_k, Q5_K, Q8_K, BlockQ5K, BlockQ8K, r::vec_dot_q5_k_q8_k, r::dequantize_row_q5_k);
-scalar_type!(s_q6_k, Q6_K, Q8_K, BlockQ6K, BlockQ8K, r::vec_dot_q6_k_q8_k, r::dequantize_row_q6_k);
+scalar_type!(s_q6_k, Q6_K, Q8_K, BlockQ6K, BlockQ8K, crate::emulate::vec_dot_q6_k_q8_k, r::dequantize_row_q6_k);
 
 /// Activation-only formats have no dot product; they only dequantize.
 macro_rules! activation_only {

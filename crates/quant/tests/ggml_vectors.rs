@@ -20,7 +20,7 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 }
 
 /// Types whose kernels reproduce ggml's x86 results exactly.
-const EXACT: &[&str] = &["q4_1", "q5_0", "q5_1", "q8_0"];
+const EXACT: &[&str] = &["q4_1", "q5_0", "q5_1", "q8_0", "q6_K"];
 
 struct Outcome {
     quant_mismatch: usize,

@@ -68,6 +68,7 @@ impl Llama {
             let (k_new, v_new) = kv.rows_mut(il, pos0, n);
             mm.run(&l.wk, xn, n, k_new);
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
+            dump("Kcur", il, k_new, n, c.n_embd_kv());
             mm.run(&l.wv, xn, n, v_new);
             let (k_all, v_all) = kv.layer(il);
             attention(pool, &m.attn_shape(il, c.attn_scale), q, k_all, v_all, n, pos0, attn, attn_scratch);
