@@ -43,6 +43,8 @@ pub fn resolve_model(arg: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+pub const DEFAULT_CTX: usize = 4096;
+
 /// Model and runtime options shared by run, chat, perplexity and bench.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ModelArgs {
@@ -53,7 +55,7 @@ pub struct ModelArgs {
     #[arg(short = 't', long = "threads")]
     pub threads: Option<usize>,
     /// Context size in tokens.
-    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    #[arg(short = 'c', long = "ctx-size", default_value_t = DEFAULT_CTX)]
     pub ctx: usize,
     /// Prompt batch size: most tokens processed in one forward step.
     #[arg(short = 'b', long = "batch-size", default_value_t = 512)]

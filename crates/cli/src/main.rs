@@ -3,6 +3,7 @@
 
 mod common;
 mod inspect;
+mod perplexity;
 mod run;
 mod template;
 mod tokenize;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt.
     Run(run::Args),
+    /// Perplexity of a text file, as llama-perplexity computes it.
+    Perplexity(perplexity::Args),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::Args),
     /// Tokenize text with a model's vocabulary and print the ids.
@@ -39,6 +42,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Perplexity(a) => perplexity::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Template(a) => template::run(a),
