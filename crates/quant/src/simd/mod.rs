@@ -20,6 +20,9 @@
 
 use crate::kernels::Kernels;
 
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
 /// The AVX2+FMA+F16C table, or None when the CPU or the build target lacks it.
 pub fn avx2_table(base: Kernels) -> Option<Kernels> {
     #[cfg(target_arch = "x86_64")]
@@ -30,6 +33,7 @@ pub fn avx2_table(base: Kernels) -> Option<Kernels> {
         {
             let mut k = base;
             k.level = crate::kernels::Level::Avx2;
+            x86::install(&mut k);
             return Some(k);
         }
     }

@@ -1,0 +1,96 @@
+//! AVX2+FMA+F16C kernels: the same functions as `reference`, in ggml-cpu's x86 float order
+//! where llama.cpp's results depend on it (see the requirement in [`super`]).
+//!
+//! One file per family, each citing the ggml function whose order it follows:
+//! - [`quantize`]: activation quantizers (Q8_0, Q8_1, Q8_K, F16), byte-identical;
+//! - [`type0`]: Q4_1, Q5_0, Q5_1, Q8_0 (`ggml_vec_dot_*` order), [`q4_0`]: Q4_0 (repacked
+//!   gemv order);
+//! - [`dequant`]: row dequantization for every weight type, bit-identical;
+//! - [`gemm`]: the register-tiled driver; every type's gemm equals its vec_dot bit for bit.
+//!
+//! Everything here is `#[target_feature(enable = "avx2,fma,f16c")]` and private; the only way
+//! in is [`install`], which [`super::avx2_table`] calls after detecting the three features.
+
+mod dequant;
+mod gemm;
+mod q4_0;
+mod quantize;
+mod type0;
+mod util;
+
+use crate::blocks::*;
+use crate::kernels::{as_blocks, Kernels, TypeKernels};
+use gemm::{run as gemm_run, type_kernels, Tiles};
+use gguf::GgmlType;
+use half::{bf16, f16};
+
+/// Replaces the entries of `k` that have AVX2 kernels.
+///
+/// Must only be called once AVX2, FMA and F16C are known to be present: the installed
+/// functions execute those instructions unconditionally.
+pub(crate) fn install(k: &mut Kernels) {
+    k.set(type_kernels!(Q4_0, Q8_0, BlockQ4_0, BlockQ8_0, dot: q4_0::dot, tile: q4_0_tile, shape: (4, 2, 8), deq: dequant::dequantize_row_q4_0));
+    k.set(type_kernels!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, dot: type0::q4_1::dot, tile: q4_1_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q4_1));
+    k.set(type_kernels!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, dot: type0::q5_0::dot, tile: q5_0_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q5_0));
+    k.set(type_kernels!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, dot: type0::q5_1::dot, tile: q5_1_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q5_1));
+    k.set(type_kernels!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, dot: type0::q8_0::dot, tile: q8_0_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q8_0));
+
+    // Types whose dot products are not vectorized yet keep the scalar (ggml-ordered) dot and
+    // gemm, with the AVX2 dequantizer.
+    fn deq(k: &mut Kernels, ty: GgmlType, f: fn(&[u8], &mut [f32])) {
+        let mut e = *k.get(ty);
+        e.dequantize_row = f;
+        k.set(e);
+    }
+    macro_rules! deq_entry {
+        ($W:ty, $f:path) => {{
+            fn d(src: &[u8], dst: &mut [f32]) {
+                let src = as_blocks::<$W>(src);
+                // SAFETY: installed only after detecting AVX2+FMA+F16C.
+                unsafe { $f(&src, dst) }
+            }
+            d
+        }};
+    }
+    deq(k, GgmlType::Q2_K, deq_entry!(BlockQ2K, dequant::dequantize_row_q2_k));
+    deq(k, GgmlType::Q3_K, deq_entry!(BlockQ3K, dequant::dequantize_row_q3_k));
+    deq(k, GgmlType::Q4_K, deq_entry!(BlockQ4K, dequant::dequantize_row_q4_k));
+    deq(k, GgmlType::Q5_K, deq_entry!(BlockQ5K, dequant::dequantize_row_q5_k));
+    deq(k, GgmlType::Q6_K, deq_entry!(BlockQ6K, dequant::dequantize_row_q6_k));
+    deq(k, GgmlType::F16, deq_entry!(f16, dequant::dequantize_row_f16));
+    deq(k, GgmlType::BF16, deq_entry!(bf16, dequant::dequantize_row_bf16));
+    deq(k, GgmlType::F32, deq_entry!(f32, dequant::dequantize_row_f32));
+
+    macro_rules! quantizer {
+        ($B:ty, $f:path) => {{
+            fn q(src: &[f32], dst: &mut [u8]) {
+                // SAFETY: installed only after detecting AVX2+FMA+F16C.
+                with_blocks_mut::<$B>(dst, |blocks| unsafe { $f(src, blocks) })
+            }
+            q
+        }};
+    }
+    k.set_quantize(GgmlType::Q8_0, quantizer!(BlockQ8_0, quantize::quantize_row_q8_0));
+    k.set_quantize(GgmlType::Q8_1, quantizer!(BlockQ8_1, quantize::quantize_row_q8_1));
+    k.set_quantize(GgmlType::Q8_K, quantizer!(BlockQ8K, quantize::quantize_row_q8_k));
+    k.set_quantize(GgmlType::F16, quantizer!(f16, quantize::quantize_row_f16));
+}
+
+/// Views `dst` as blocks of `T`, through an aligned copy when it is misaligned for `T`.
+fn with_blocks_mut<T: bytemuck::Pod>(dst: &mut [u8], f: impl FnOnce(&mut [T])) {
+    match bytemuck::try_cast_slice_mut::<u8, T>(dst) {
+        Ok(b) => f(b),
+        Err(_) => {
+            let mut v = vec![T::zeroed(); dst.len() / std::mem::size_of::<T>()];
+            f(&mut v);
+            dst.copy_from_slice(bytemuck::cast_slice(&v));
+        }
+    }
+}
+
+// The tile functions under the names `type_kernels!` expects.
+use q4_0::tile as q4_0_tile;
+use type0::q4_1::tile as q4_1_tile;
+use type0::q5_0::tile as q5_0_tile;
+use type0::q5_1::tile as q5_1_tile;
+use type0::q8_0::tile as q8_0_tile;
