@@ -180,7 +180,7 @@ fn check_gemm(k: &Kernels, ty: GgmlType, n: usize, nr: usize, nc: usize, seed: u
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn vec_dot_agrees_with_scalar(seed in any::<u64>(), ti in 0..WEIGHTS.len(), li in 0..8usize) {
@@ -270,7 +270,18 @@ fn avx2_table_covers_every_type() {
 }
 
 /// Types with AVX2 vec_dot and gemm so far.
-const AVX2_DOTS: [GgmlType; 5] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
+const AVX2_DOTS: [GgmlType; 10] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
 
 fn u32_at(b: &[u8], o: usize) -> u32 {
     u32::from_le_bytes(b[o..o + 4].try_into().unwrap())

@@ -13,7 +13,9 @@
 
 mod dequant;
 mod gemm;
+mod kquants;
 mod q4_0;
+mod q4_k;
 mod quantize;
 mod type0;
 mod util;
@@ -34,6 +36,11 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, dot: type0::q5_0::dot, tile: q5_0_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q5_0));
     k.set(type_kernels!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, dot: type0::q5_1::dot, tile: q5_1_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q5_1));
     k.set(type_kernels!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, dot: type0::q8_0::dot, tile: q8_0_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q8_0));
+    k.set(type_kernels!(Q2_K, Q8_K, BlockQ2K, BlockQ8K, dot: kquants::q2_k::dot, tile: q2_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q2_k));
+    k.set(type_kernels!(Q3_K, Q8_K, BlockQ3K, BlockQ8K, dot: kquants::q3_k::dot, tile: q3_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q3_k));
+    k.set(type_kernels!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, dot: q4_k::dot, tile: q4_k_tile, shape: (4, 2, 8), deq: dequant::dequantize_row_q4_k));
+    k.set(type_kernels!(Q5_K, Q8_K, BlockQ5K, BlockQ8K, dot: kquants::q5_k::dot, tile: q5_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q5_k));
+    k.set(type_kernels!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, dot: kquants::q6_k::dot, tile: q6_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q6_k));
 
     // Types whose dot products are not vectorized yet keep the scalar (ggml-ordered) dot and
     // gemm, with the AVX2 dequantizer.
@@ -52,11 +59,6 @@ pub(crate) fn install(k: &mut Kernels) {
             d
         }};
     }
-    deq(k, GgmlType::Q2_K, deq_entry!(BlockQ2K, dequant::dequantize_row_q2_k));
-    deq(k, GgmlType::Q3_K, deq_entry!(BlockQ3K, dequant::dequantize_row_q3_k));
-    deq(k, GgmlType::Q4_K, deq_entry!(BlockQ4K, dequant::dequantize_row_q4_k));
-    deq(k, GgmlType::Q5_K, deq_entry!(BlockQ5K, dequant::dequantize_row_q5_k));
-    deq(k, GgmlType::Q6_K, deq_entry!(BlockQ6K, dequant::dequantize_row_q6_k));
     deq(k, GgmlType::F16, deq_entry!(f16, dequant::dequantize_row_f16));
     deq(k, GgmlType::BF16, deq_entry!(bf16, dequant::dequantize_row_bf16));
     deq(k, GgmlType::F32, deq_entry!(f32, dequant::dequantize_row_f32));
@@ -89,7 +91,12 @@ fn with_blocks_mut<T: bytemuck::Pod>(dst: &mut [u8], f: impl FnOnce(&mut [T])) {
 }
 
 // The tile functions under the names `type_kernels!` expects.
+use kquants::q2_k::tile as q2_k_tile;
+use kquants::q3_k::tile as q3_k_tile;
+use kquants::q5_k::tile as q5_k_tile;
+use kquants::q6_k::tile as q6_k_tile;
 use q4_0::tile as q4_0_tile;
+use q4_k::tile as q4_k_tile;
 use type0::q4_1::tile as q4_1_tile;
 use type0::q5_0::tile as q5_0_tile;
 use type0::q5_1::tile as q5_1_tile;

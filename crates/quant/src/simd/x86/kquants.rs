@@ -1,0 +1,194 @@
+//! Q2_K, Q3_K, Q5_K and Q6_K x Q8_K in ggml-cpu's AVX2 float order (arch/x86/quants.c
+//! `ggml_vec_dot_q{2,3,5,6}_K_q8_K`): per super-block, eight exact i32 lanes where lane l sums
+//! `scale * q * q8` over bytes 4l..4l+4 of each 32-element slice, converted to f32 and
+//! accumulated with one FMA by `d = d8 * d`; the mins/offset terms exactly as ggml places
+//! them:
+//! - Q2_K: a first FMA per block, `acc = fma(-d8 * dmin, f32(lane), acc)` with lane l the
+//!   mins of groups 2l, 2l+1 times their `bsums`;
+//! - Q3_K: none (the -4 of a clear high bit is inside the integer products);
+//! - Q5_K: a scalar `summs = fma(-d8 * dmin, f32(sum_j m_j * bsum32_j), summs)` added after
+//!   the final `hsum_float_8`;
+//! - Q6_K: the -32 offset subtracted from the integer lanes as `32 * (bsums x scales)`, lane l
+//!   taking groups 2l and 2l+1 (see [`crate::emulate::vec_dot_q6_k_q8_k`]).
+//! The unpacking is ours; each slice is decoded once per weight row and reused for every
+//! activation column of a tile.
+
+use super::util::*;
+use crate::blocks::*;
+use crate::reference::kquant_common::get_scale_min_k4;
+use crate::reference::q3_k_scales;
+use std::arch::x86_64::*;
+
+/// [lo x 8 | hi x 8] as i16: the scales of the two 16-element halves of a slice, placed
+/// under the i16 pair sums `maddubs` leaves (bytes 0..16 in the low 128 bits).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scale_pair(lo: i16, hi: i16) -> __m256i {
+    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+}
+
+/// `(bytes >> shift) & mask` bytewise (the 16-bit shift is safe after masking).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bits(v: __m256i, shift: usize, mask: i8) -> __m256i {
+    _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift as i32)), _mm256_set1_epi8(mask))
+}
+
+/// Generates `tile::<R, C>` and `dot` for one k-quant from three pieces:
+/// `prep(block) -> P` (per weight row and super-block), `slice(block, &P, k) -> (q, scales)`
+/// for the 32 quants of slice k (unsigned, or signed when `signed`), and
+/// `finish(&mut acc, &mut summs, sumi, block, &P, act_block)`.
+macro_rules! kquant {
+    ($name:ident, $W:ty, signed: $signed:literal, summs: $has_summs:literal,
+     prep: |$pb:ident| -> $P:ty $prep:block,
+     slice: |$sb:ident, $sp:ident, $k:ident| $slice:block,
+     finish: |$acc:ident, $summs:ident, $sumi:ident, $fb:ident, $fp:ident, $y:ident| $finish:block) => {
+        pub(super) mod $name {
+            use super::*;
+
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            fn prep($pb: &$W) -> $P $prep
+
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            fn slice($sb: &$W, $sp: &$P, $k: usize) -> (__m256i, __m256i) $slice
+
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            fn finish($acc: &mut __m256, $summs: &mut f32, $sumi: __m256i, $fb: &$W, $fp: &$P, $y: &BlockQ8K) $finish
+
+            /// R weight rows x C activation rows; each output in `dot`'s exact order.
+            #[target_feature(enable = "avx2,fma,f16c")]
+            pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+                let nb = x[0].len();
+                for wr in &w {
+                    assert_eq!(wr.len(), nb);
+                }
+                for xr in &x {
+                    assert_eq!(xr.len(), nb);
+                }
+                let mut acc = [[_mm256_setzero_ps(); C]; R];
+                let mut summs = [[0f32; C]; R];
+                for b in 0..nb {
+                    let preps: [$P; R] = std::array::from_fn(|r| prep(&w[r][b]));
+                    let mut sumi = [[_mm256_setzero_si256(); C]; R];
+                    for k in 0..QK_K / 32 {
+                        let mut q8 = [_mm256_setzero_si256(); C];
+                        for c in 0..C {
+                            q8[c] = ld_i8(&x[c][b].qs, 32 * k);
+                        }
+                        for r in 0..R {
+                            let (q, sc) = slice(&w[r][b], &preps[r], k);
+                            for c in 0..C {
+                                let p = if $signed {
+                                    _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(q8[c], q))
+                                } else {
+                                    _mm256_maddubs_epi16(q, q8[c])
+                                };
+                                sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(sc, p));
+                            }
+                        }
+                    }
+                    for r in 0..R {
+                        for c in 0..C {
+                            finish(&mut acc[r][c], &mut summs[r][c], sumi[r][c], &w[r][b], &preps[r], &x[c][b]);
+                        }
+                    }
+                }
+                let mut out = [[0f32; C]; R];
+                for r in 0..R {
+                    for c in 0..C {
+                        out[r][c] = if $has_summs { hsum8(acc[r][c]) + summs[r][c] } else { hsum8(acc[r][c]) };
+                    }
+                }
+                out
+            }
+
+            #[target_feature(enable = "avx2,fma,f16c")]
+            pub fn dot(w: &[$W], x: &[BlockQ8K]) -> f32 {
+                tile::<1, 1>([w], [x])[0][0]
+            }
+        }
+    };
+}
+
+kquant!(q2_k, BlockQ2K, signed: false, summs: false,
+    prep: |b| -> () {},
+    slice: |b, p, k| {
+        // Slice k: bits 2(k%4).. of qs[32(k/4)..]; groups 2k, 2k+1 (low nibble of scales).
+        let q = bits(ld_u8(&b.qs, 32 * (k / 4)), 2 * (k % 4), 3);
+        (q, scale_pair((b.scales[2 * k] & 0xF) as i16, (b.scales[2 * k + 1] & 0xF) as i16))
+    },
+    finish: |acc, summs, sumi, b, p, y| {
+        let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
+        let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(ld128_u8(&b.scales, 0)), _mm_set1_epi8(0x0F)));
+        // SAFETY: bsums is 16 i16 = 32 readable bytes; unaligned load.
+        let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
+        let prod = _mm256_madd_epi16(mins, bsums);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), *acc);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+    });
+
+kquant!(q3_k, BlockQ3K, signed: true, summs: false,
+    prep: |b| -> [i8; 16] { q3_k_scales(&b.scales) },
+    slice: |b, sc, k| {
+        // Slice k: bits 2(k%4).. of qs[32(k/4)..], minus 4 where bit k of hmask[l] is clear.
+        let low = bits(ld_u8(&b.qs, 32 * (k / 4)), 2 * (k % 4), 3);
+        let clear = _mm256_cmpeq_epi8(_mm256_and_si256(ld_u8(&b.hmask, 0), _mm256_set1_epi8((1u8 << k) as i8)), _mm256_setzero_si256());
+        let q = _mm256_sub_epi8(low, _mm256_and_si256(clear, _mm256_set1_epi8(4)));
+        (q, scale_pair(sc[2 * k] as i16, sc[2 * k + 1] as i16))
+    },
+    finish: |acc, summs, sumi, b, p, y| {
+        let d = y.d * h2f(b.d);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+    });
+
+kquant!(q5_k, BlockQ5K, signed: false, summs: true,
+    prep: |b| -> ([u8; 8], [u8; 8]) {
+        let mut sc = [0u8; 8];
+        let mut m = [0u8; 8];
+        for j in 0..8 {
+            (sc[j], m[j]) = get_scale_min_k4(j, &b.scales);
+        }
+        (sc, m)
+    },
+    slice: |b, p, k| {
+        // Slice k: nibble k%2 of qs[32(k/2)..], fifth bit = bit k of qh[l]; one scale.
+        let low = bits(ld_u8(&b.qs, 32 * (k / 2)), 4 * (k % 2), 0x0F);
+        let high = _mm256_slli_epi16::<4>(bits(ld_u8(&b.qh, 0), k, 1));
+        let s = p.0[k] as i16;
+        (_mm256_or_si256(low, high), scale_pair(s, s))
+    },
+    finish: |acc, summs, sumi, b, p, y| {
+        let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
+        let mut mins = 0i32;
+        for j in 0..8 {
+            mins += p.1[j] as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
+        }
+        // ggml writes `summs += dmin * sum`, which GCC contracts into an FMA.
+        *summs = dmin.mul_add(mins as f32, *summs);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+    });
+
+kquant!(q6_k, BlockQ6K, signed: false, summs: false,
+    prep: |b| -> () {},
+    slice: |b, p, k| {
+        // Slice k = 4h + s: nibble s/2 of ql[64h + 32(s%2)..], high bits 2s.. of qh[32h..].
+        let (h, s) = (k / 4, k % 4);
+        let low = bits(ld_u8(&b.ql, 64 * h + 32 * (s % 2)), 4 * (s / 2), 0x0F);
+        let high = _mm256_slli_epi16::<4>(bits(ld_u8(&b.qh, 32 * h), 2 * s, 3));
+        (_mm256_or_si256(low, high), scale_pair(b.scales[2 * k] as i16, b.scales[2 * k + 1] as i16))
+    },
+    finish: |acc, summs, sumi, b, p, y| {
+        let d = y.d * h2f(b.d);
+        // SAFETY: scales is 16 bytes, bsums 16 i16 = 32 bytes; unaligned loads.
+        let (scales, bsums) = unsafe {
+            (_mm_loadu_si128(b.scales.as_ptr() as *const __m128i), _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i))
+        };
+        let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)));
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, offset)), *acc);
+    });
