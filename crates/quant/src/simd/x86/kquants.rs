@@ -10,6 +10,7 @@
 //!   the final `hsum_float_8`;
 //! - Q6_K: the -32 offset subtracted from the integer lanes as `32 * (bsums x scales)`, lane l
 //!   taking groups 2l and 2l+1 (see [`crate::emulate::vec_dot_q6_k_q8_k`]).
+//!
 //! The unpacking is ours; each slice is decoded once per weight row and reused for every
 //! activation column of a tile.
 

@@ -12,6 +12,7 @@
 //! in is [`install`], which [`super::avx2_table`] calls after detecting the three features.
 
 mod dequant;
+mod float;
 mod gemm;
 mod kquants;
 mod q4_0;
@@ -42,26 +43,9 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(Q5_K, Q8_K, BlockQ5K, BlockQ8K, dot: kquants::q5_k::dot, tile: q5_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q5_k));
     k.set(type_kernels!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, dot: kquants::q6_k::dot, tile: q6_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q6_k));
 
-    // Types whose dot products are not vectorized yet keep the scalar (ggml-ordered) dot and
-    // gemm, with the AVX2 dequantizer.
-    fn deq(k: &mut Kernels, ty: GgmlType, f: fn(&[u8], &mut [f32])) {
-        let mut e = *k.get(ty);
-        e.dequantize_row = f;
-        k.set(e);
-    }
-    macro_rules! deq_entry {
-        ($W:ty, $f:path) => {{
-            fn d(src: &[u8], dst: &mut [f32]) {
-                let src = as_blocks::<$W>(src);
-                // SAFETY: installed only after detecting AVX2+FMA+F16C.
-                unsafe { $f(&src, dst) }
-            }
-            d
-        }};
-    }
-    deq(k, GgmlType::F16, deq_entry!(f16, dequant::dequantize_row_f16));
-    deq(k, GgmlType::BF16, deq_entry!(bf16, dequant::dequantize_row_bf16));
-    deq(k, GgmlType::F32, deq_entry!(f32, dequant::dequantize_row_f32));
+    k.set(type_kernels!(F32, F32, f32, f32, dot: float::f32_dot::dot, tile: f32_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f32));
+    k.set(type_kernels!(F16, F16, f16, f16, dot: float::f16_dot::dot, tile: f16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f16));
+    k.set(type_kernels!(BF16, BF16, bf16, bf16, dot: float::bf16_dot::dot, tile: bf16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_bf16));
 
     macro_rules! quantizer {
         ($B:ty, $f:path) => {{
@@ -91,6 +75,9 @@ fn with_blocks_mut<T: bytemuck::Pod>(dst: &mut [u8], f: impl FnOnce(&mut [T])) {
 }
 
 // The tile functions under the names `type_kernels!` expects.
+use float::bf16_dot::tile as bf16_tile;
+use float::f16_dot::tile as f16_tile;
+use float::f32_dot::tile as f32_tile;
 use kquants::q2_k::tile as q2_k_tile;
 use kquants::q3_k::tile as q3_k_tile;
 use kquants::q5_k::tile as q5_k_tile;

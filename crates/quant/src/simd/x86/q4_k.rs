@@ -26,11 +26,7 @@ fn scales_mins(b: &BlockQ4K) -> ([u8; 8], [u8; 8]) {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn imin(m: &[u8; 8], y: &BlockQ8K) -> i32 {
-    let mut s = 0i32;
-    for j in 0..8 {
-        s += m[j] as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
-    }
-    s
+    m.iter().zip(y.bsums.chunks_exact(2)).map(|(&mj, b)| mj as i32 * (b[0] as i32 + b[1] as i32)).sum()
 }
 
 /// The 32 unsigned quants of slice k: nibble k%2 of qs[32(k/2)..].
@@ -49,9 +45,9 @@ pub fn dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     for (wb, yb) in w.iter().zip(x) {
         let (sc, m) = scales_mins(wb);
         let mut sumi = _mm256_setzero_si256();
-        for k in 0..QK_K / 32 {
+        for (k, &sck) in sc.iter().enumerate() {
             let p = _mm256_maddubs_epi16(slice(wb, k), ld_i8(&yb.qs, 32 * k));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16(sc[k] as i16)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16(sck as i16)));
         }
         acc = (hsum_i32(sumi) as f32).mul_add(h2f(wb.d) * yb.d, acc);
         acc_min = (imin(&m, yb) as f32).mul_add(h2f(wb.dmin) * yb.d, acc_min);
