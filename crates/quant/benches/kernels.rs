@@ -1,0 +1,109 @@
+//! Kernel throughput, one thread, for the table this CPU gets (`VIBRANT_KERNELS=scalar` to
+//! measure the reference): per weight type
+//! - `dequantize/<type>`: elements per second into f32;
+//! - `vec_dot/<type>`: one 4096-element row against one activation row, elements per second;
+//! - `gemv/<type>`: 64 rows x 1 column through `gemm` (the decode shape), weight bytes/s;
+//! - `gemm/<type>`: 64 rows x 8 columns (a prompt tile), elements (rows x cols x n) per second;
+//! - `quantize/<type>`: activation quantizers, elements per second.
+//!
+//! `cargo bench -p quant --bench kernels [-- filter]`.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use gguf::GgmlType;
+use quant::kernels::{kernels, Kernels};
+use quant::reference as r;
+use std::time::Duration;
+
+const N: usize = 4096;
+const ROWS: usize = 64;
+
+const WEIGHTS: [GgmlType; 13] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+fn values(seed: usize, n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 7919 + seed * 104_729) as f32 * 0.001).sin() * (1.0 + (i % 13) as f32 * 0.1)).collect()
+}
+
+/// `rows` quantized weight rows and `cols` activation rows of N elements.
+fn data(k: &Kernels, ty: GgmlType, rows: usize, cols: usize) -> (Vec<u8>, Vec<u8>) {
+    let vt = k.get(ty).vec_dot_type;
+    let (wb, xb) = (ty.row_bytes(N).unwrap(), vt.row_bytes(N).unwrap());
+    let mut w = vec![0u8; rows * wb];
+    for i in 0..rows {
+        r::quantize_row_ref(ty, &values(i, N), &mut w[i * wb..(i + 1) * wb]).unwrap();
+    }
+    let mut x = vec![0u8; cols * xb];
+    for c in 0..cols {
+        k.quantize_row(vt, &values(1000 + c, N), &mut x[c * xb..(c + 1) * xb]);
+    }
+    (w, x)
+}
+
+fn bench(c: &mut Criterion) {
+    let k = kernels();
+    eprintln!("kernel level: {:?}", k.level);
+    let mut g = c.benchmark_group("dequantize");
+    for ty in WEIGHTS {
+        let (w, _) = data(k, ty, 1, 0);
+        let mut out = vec![0f32; N];
+        g.throughput(Throughput::Elements(N as u64));
+        g.bench_function(ty.name(), |b| b.iter(|| (k.get(ty).dequantize_row)(black_box(&w), black_box(&mut out))));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("vec_dot");
+    for ty in WEIGHTS {
+        let (w, x) = data(k, ty, 1, 1);
+        g.throughput(Throughput::Elements(N as u64));
+        g.bench_function(ty.name(), |b| b.iter(|| (k.get(ty).vec_dot)(N, black_box(&w), black_box(&x))));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("gemv");
+    for ty in WEIGHTS {
+        let (w, x) = data(k, ty, ROWS, 1);
+        let mut out = vec![0f32; ROWS];
+        g.throughput(Throughput::Bytes(w.len() as u64));
+        g.bench_function(ty.name(), |b| b.iter(|| (k.get(ty).gemm)(N, black_box(&w), ROWS, black_box(&x), 1, &mut out, ROWS)));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("gemm");
+    const COLS: usize = 8;
+    for ty in WEIGHTS {
+        let (w, x) = data(k, ty, ROWS, COLS);
+        let mut out = vec![0f32; ROWS * COLS];
+        g.throughput(Throughput::Elements((ROWS * COLS * N) as u64));
+        g.bench_function(ty.name(), |b| b.iter(|| (k.get(ty).gemm)(N, black_box(&w), ROWS, black_box(&x), COLS, &mut out, ROWS)));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("quantize");
+    for ty in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K, GgmlType::F16] {
+        let v = values(3, N);
+        let mut out = vec![0u8; ty.row_bytes(N).unwrap()];
+        g.throughput(Throughput::Elements(N as u64));
+        g.bench_function(ty.name(), |b| b.iter(|| k.quantize_row(ty, black_box(&v), &mut out)));
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(800)).sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);
