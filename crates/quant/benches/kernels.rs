@@ -4,6 +4,7 @@
 //! - `vec_dot/<type>`: one 4096-element row against one activation row, elements per second;
 //! - `gemv/<type>`: 64 rows x 1 column through `gemm` (the decode shape), weight bytes/s;
 //! - `gemm/<type>`: 64 rows x 8 columns (a prompt tile), elements (rows x cols x n) per second;
+//! - `gemm_by_vec_dot/<type>`: the same products one `vec_dot` call each (what tiling buys);
 //! - `quantize/<type>`: activation quantizers, elements per second.
 //!
 //! `cargo bench -p quant --bench kernels [-- filter]`.
@@ -88,6 +89,26 @@ fn bench(c: &mut Criterion) {
         let mut out = vec![0f32; ROWS * COLS];
         g.throughput(Throughput::Elements((ROWS * COLS * N) as u64));
         g.bench_function(ty.name(), |b| b.iter(|| (k.get(ty).gemm)(N, black_box(&w), ROWS, black_box(&x), COLS, &mut out, ROWS)));
+    }
+    g.finish();
+
+    // The same 64 x 8 products one vec_dot at a time: what the tiling buys.
+    let mut g = c.benchmark_group("gemm_by_vec_dot");
+    for ty in WEIGHTS {
+        let (w, x) = data(k, ty, ROWS, COLS);
+        let (wb, xb) = (w.len() / ROWS, x.len() / COLS);
+        let mut out = vec![0f32; ROWS * COLS];
+        let dot = k.get(ty).vec_dot;
+        g.throughput(Throughput::Elements((ROWS * COLS * N) as u64));
+        g.bench_function(ty.name(), |b| {
+            b.iter(|| {
+                for c in 0..COLS {
+                    for r in 0..ROWS {
+                        out[c * ROWS + r] = dot(N, black_box(&w[r * wb..(r + 1) * wb]), black_box(&x[c * xb..(c + 1) * xb]));
+                    }
+                }
+            })
+        });
     }
     g.finish();
 

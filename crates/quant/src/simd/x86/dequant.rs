@@ -6,8 +6,6 @@
 
 use super::util::*;
 use crate::blocks::*;
-use crate::reference::kquant_common::get_scale_min_k4 as scale_min_k4;
-use crate::reference::q3_k_scales;
 use half::{bf16, f16};
 use std::arch::x86_64::*;
 
@@ -121,7 +119,9 @@ pub fn dequantize_row_q3_k(x: &[BlockQ3K], y: &mut [f32]) {
     let m3 = _mm256_set1_epi8(3);
     for (b, o) in x.iter().zip(y.chunks_exact_mut(QK_K)) {
         let d_all = h2f(b.d);
-        let sc = q3_k_scales(&b.scales);
+        let mut sc = [0i8; 16];
+        // SAFETY: sc is 16 writable bytes; unaligned store.
+        unsafe { _mm_storeu_si128(sc.as_mut_ptr() as *mut __m128i, q3_scales(&b.scales)) };
         let hmask = ld_u8(&b.hmask, 0);
         for c in 0..2 {
             let bits = ld_u8(&b.qs, 32 * c);
@@ -148,12 +148,13 @@ pub fn dequantize_row_q4_k(x: &[BlockQ4K], y: &mut [f32]) {
     let m4 = _mm256_set1_epi8(0x0F);
     for (b, o) in x.iter().zip(y.chunks_exact_mut(QK_K)) {
         let (d, min) = (h2f(b.d), h2f(b.dmin));
+        let (scs, ms) = k4_scales_mins(&b.scales);
         for j in 0..4 {
             let bits = ld_u8(&b.qs, 32 * j);
             let qs = [_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4)];
             for (h, &q) in qs.iter().enumerate() {
                 let g = 2 * j + h;
-                let (sc, m) = scale_min_k4(g, &b.scales);
+                let (sc, m) = (scs[g], ms[g]);
                 emit32(&mut o[32 * g..32 * g + 32], q, d * sc as f32, min * m as f32, Op::MulSub);
             }
         }
@@ -167,6 +168,7 @@ pub fn dequantize_row_q5_k(x: &[BlockQ5K], y: &mut [f32]) {
     let one = _mm256_set1_epi8(1);
     for (b, o) in x.iter().zip(y.chunks_exact_mut(QK_K)) {
         let (d, min) = (h2f(b.d), h2f(b.dmin));
+        let (scs, ms) = k4_scales_mins(&b.scales);
         let hbits = ld_u8(&b.qh, 0);
         for j in 0..4 {
             let bits = ld_u8(&b.qs, 32 * j);
@@ -176,7 +178,7 @@ pub fn dequantize_row_q5_k(x: &[BlockQ5K], y: &mut [f32]) {
                 // Fifth bit: bit g of qh[k], moved to bit 4 (16-bit shifts are safe after masking).
                 let hb = _mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(g as i32)), one);
                 let q = _mm256_or_si256(low, _mm256_slli_epi16::<4>(hb));
-                let (sc, m) = scale_min_k4(g, &b.scales);
+                let (sc, m) = (scs[g], ms[g]);
                 emit32(&mut o[32 * g..32 * g + 32], q, d * sc as f32, min * m as f32, Op::MulSub);
             }
         }

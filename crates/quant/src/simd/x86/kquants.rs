@@ -16,17 +16,7 @@
 
 use super::util::*;
 use crate::blocks::*;
-use crate::reference::kquant_common::get_scale_min_k4;
-use crate::reference::q3_k_scales;
 use std::arch::x86_64::*;
-
-/// [lo x 8 | hi x 8] as i16: the scales of the two 16-element halves of a slice, placed
-/// under the i16 pair sums `maddubs` leaves (bytes 0..16 in the low 128 bits).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn scale_pair(lo: i16, hi: i16) -> __m256i {
-    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
-}
 
 /// `(bytes >> shift) & mask` bytewise (the 16-bit shift is safe after masking).
 #[inline]
@@ -118,11 +108,10 @@ macro_rules! kquant {
 }
 
 kquant!(q2_k, BlockQ2K, signed: false, summs: false,
-    prep: |b| -> () {},
-    slice: |b, p, k| {
+    prep: |b| -> [__m256i; 2] { group_scales(_mm_and_si128(ld128_u8(&b.scales, 0), _mm_set1_epi8(0x0F))) },
+    slice: |b, g, k| {
         // Slice k: bits 2(k%4).. of qs[32(k/4)..]; groups 2k, 2k+1 (low nibble of scales).
-        let q = bits(ld_u8(&b.qs, 32 * (k / 4)), 2 * (k % 4), 3);
-        (q, scale_pair((b.scales[2 * k] & 0xF) as i16, (b.scales[2 * k + 1] & 0xF) as i16))
+        (bits(ld_u8(&b.qs, 32 * (k / 4)), 2 * (k % 4), 3), slice_scales(g, k))
     },
     finish: |acc, summs, sumi, b, p, y| {
         let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
@@ -135,13 +124,13 @@ kquant!(q2_k, BlockQ2K, signed: false, summs: false,
     });
 
 kquant!(q3_k, BlockQ3K, signed: true, summs: false,
-    prep: |b| -> [i8; 16] { q3_k_scales(&b.scales) },
-    slice: |b, sc, k| {
+    prep: |b| -> [__m256i; 2] { group_scales(q3_scales(&b.scales)) },
+    slice: |b, g, k| {
         // Slice k: bits 2(k%4).. of qs[32(k/4)..], minus 4 where bit k of hmask[l] is clear.
         let low = bits(ld_u8(&b.qs, 32 * (k / 4)), 2 * (k % 4), 3);
         let clear = _mm256_cmpeq_epi8(_mm256_and_si256(ld_u8(&b.hmask, 0), _mm256_set1_epi8((1u8 << k) as i8)), _mm256_setzero_si256());
         let q = _mm256_sub_epi8(low, _mm256_and_si256(clear, _mm256_set1_epi8(4)));
-        (q, scale_pair(sc[2 * k] as i16, sc[2 * k + 1] as i16))
+        (q, slice_scales(g, k))
     },
     finish: |acc, summs, sumi, b, p, y| {
         let d = y.d * h2f(b.d);
@@ -149,40 +138,29 @@ kquant!(q3_k, BlockQ3K, signed: true, summs: false,
     });
 
 kquant!(q5_k, BlockQ5K, signed: false, summs: true,
-    prep: |b| -> ([u8; 8], [u8; 8]) {
-        let mut sc = [0u8; 8];
-        let mut m = [0u8; 8];
-        for j in 0..8 {
-            (sc[j], m[j]) = get_scale_min_k4(j, &b.scales);
-        }
-        (sc, m)
-    },
+    prep: |b| -> (__m256i, __m128i) { k4_prep(&b.scales) },
     slice: |b, p, k| {
         // Slice k: nibble k%2 of qs[32(k/2)..], fifth bit = bit k of qh[l]; one scale.
         let low = bits(ld_u8(&b.qs, 32 * (k / 2)), 4 * (k % 2), 0x0F);
         let high = _mm256_slli_epi16::<4>(bits(ld_u8(&b.qh, 0), k, 1));
-        let s = p.0[k] as i16;
-        (_mm256_or_si256(low, high), scale_pair(s, s))
+        (_mm256_or_si256(low, high), k4_slice_scale(p.0, k))
     },
     finish: |acc, summs, sumi, b, p, y| {
         let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
-        let mut mins = 0i32;
-        for j in 0..8 {
-            mins += p.1[j] as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
-        }
+        let mins = hsum_i32_4(_mm_madd_epi16(p.1, bsums32(&y.bsums)));
         // ggml writes `summs += dmin * sum`, which GCC contracts into an FMA.
         *summs = dmin.mul_add(mins as f32, *summs);
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
     });
 
 kquant!(q6_k, BlockQ6K, signed: false, summs: false,
-    prep: |b| -> () {},
-    slice: |b, p, k| {
+    prep: |b| -> [__m256i; 2] { group_scales(ld128_u8(&b.scales.map(|v| v as u8), 0)) },
+    slice: |b, g, k| {
         // Slice k = 4h + s: nibble s/2 of ql[64h + 32(s%2)..], high bits 2s.. of qh[32h..].
         let (h, s) = (k / 4, k % 4);
         let low = bits(ld_u8(&b.ql, 64 * h + 32 * (s % 2)), 4 * (s / 2), 0x0F);
         let high = _mm256_slli_epi16::<4>(bits(ld_u8(&b.qh, 32 * h), 2 * s, 3));
-        (_mm256_or_si256(low, high), scale_pair(b.scales[2 * k] as i16, b.scales[2 * k + 1] as i16))
+        (_mm256_or_si256(low, high), slice_scales(g, k))
     },
     finish: |acc, summs, sumi, b, p, y| {
         let d = y.d * h2f(b.d);

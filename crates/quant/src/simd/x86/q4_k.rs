@@ -7,26 +7,13 @@
 
 use super::util::*;
 use crate::blocks::{BlockQ4K, BlockQ8K, QK_K};
-use crate::reference::kquant_common::get_scale_min_k4;
 use std::arch::x86_64::*;
 
-/// The 8 scales and 8 mins of a super-block.
+/// The exact `imin` of one (weight, activation) super-block pair, as four i32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn scales_mins(b: &BlockQ4K) -> ([u8; 8], [u8; 8]) {
-    let mut sc = [0u8; 8];
-    let mut m = [0u8; 8];
-    for j in 0..8 {
-        (sc[j], m[j]) = get_scale_min_k4(j, &b.scales);
-    }
-    (sc, m)
-}
-
-/// The exact `imin` of one (weight, activation) super-block pair.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn imin(m: &[u8; 8], y: &BlockQ8K) -> i32 {
-    m.iter().zip(y.bsums.chunks_exact(2)).map(|(&mj, b)| mj as i32 * (b[0] as i32 + b[1] as i32)).sum()
+fn imin_lanes(mins16: __m128i, y: &BlockQ8K) -> __m128i {
+    _mm_madd_epi16(mins16, bsums32(&y.bsums))
 }
 
 /// The 32 unsigned quants of slice k: nibble k%2 of qs[32(k/2)..].
@@ -43,14 +30,14 @@ pub fn dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), x.len());
     let (mut acc, mut acc_min) = (0f32, 0f32);
     for (wb, yb) in w.iter().zip(x) {
-        let (sc, m) = scales_mins(wb);
+        let (sc, m16) = k4_prep(&wb.scales);
         let mut sumi = _mm256_setzero_si256();
-        for (k, &sck) in sc.iter().enumerate() {
+        for k in 0..QK_K / 32 {
             let p = _mm256_maddubs_epi16(slice(wb, k), ld_i8(&yb.qs, 32 * k));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16(sck as i16)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, k4_slice_scale(sc, k)));
         }
         acc = (hsum_i32(sumi) as f32).mul_add(h2f(wb.d) * yb.d, acc);
-        acc_min = (imin(&m, yb) as f32).mul_add(h2f(wb.dmin) * yb.d, acc_min);
+        acc_min = (hsum_i32_4(imin_lanes(m16, yb)) as f32).mul_add(h2f(wb.dmin) * yb.d, acc_min);
     }
     acc - acc_min
 }
@@ -72,9 +59,9 @@ pub fn tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]
     }
     let (mut acc, mut acc_min) = (_mm256_setzero_ps(), _mm256_setzero_ps());
     for b in 0..nb {
-        let mut sm = [([0u8; 8], [0u8; 8]); R];
+        let mut sm = [(_mm256_setzero_si256(), _mm_setzero_si128()); R];
         for r in 0..R {
-            sm[r] = scales_mins(&w[r][b]);
+            sm[r] = k4_prep(&w[r][b].scales);
         }
         let mut sumi = [_mm256_setzero_si256(); 8];
         for k in 0..QK_K / 32 {
@@ -84,7 +71,7 @@ pub fn tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]
             }
             for r in 0..R {
                 let q = slice(&w[r][b], k);
-                let sc = _mm256_set1_epi16(sm[r].0[k] as i16);
+                let sc = k4_slice_scale(sm[r].0, k);
                 for c in 0..C {
                     let p = _mm256_maddubs_epi16(q, q8[c]);
                     sumi[r * C + c] = _mm256_add_epi32(sumi[r * C + c], _mm256_madd_epi16(p, sc));
@@ -93,21 +80,23 @@ pub fn tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]
         }
         let mut dd = [0f32; 8];
         let mut dm = [0f32; 8];
-        let mut mins = [0i32; 8];
+        let mut mins = [_mm256_setzero_si256(); 8];
+        let mut bs = [_mm_setzero_si128(); C];
+        for c in 0..C {
+            bs[c] = bsums32(&x[c][b].bsums);
+        }
         for r in 0..R {
             let (d, dmin) = (h2f(w[r][b].d), h2f(w[r][b].dmin));
             for c in 0..C {
-                let y = &x[c][b];
-                dd[r * C + c] = d * y.d;
-                dm[r * C + c] = dmin * y.d;
-                mins[r * C + c] = imin(&sm[r].1, y);
+                let yd = x[c][b].d;
+                dd[r * C + c] = d * yd;
+                dm[r * C + c] = dmin * yd;
+                mins[r * C + c] = _mm256_zextsi128_si256(_mm_madd_epi16(sm[r].1, bs[c]));
             }
         }
         let s = _mm256_cvtepi32_ps(hsum_i32_x8(sumi));
         acc = _mm256_fmadd_ps(s, ld_f32(&dd, 0), acc);
-        // SAFETY: mins is 8 i32 = 32 readable bytes; unaligned load.
-        let mv = unsafe { _mm256_loadu_si256(mins.as_ptr() as *const __m256i) };
-        acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mv), ld_f32(&dm, 0), acc_min);
+        acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(mins)), ld_f32(&dm, 0), acc_min);
     }
     let mut lanes = [0f32; 8];
     st_f32(&mut lanes, 0, _mm256_sub_ps(acc, acc_min));

@@ -137,3 +137,151 @@ pub fn dot_us8(a: __m256i, b: __m256i) -> __m256i {
 pub fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
     dot_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
 }
+
+/// The eight 6-bit scales and eight 6-bit mins of a Q4_K/Q5_K block (what
+/// [`crate::reference::kquant_common::get_scale_min_k4`] gives for j = 0..8), unpacked four
+/// at a time with 32-bit masks: bytes 0..4 hold scales 0..4 (low 6 bits) and their spare top
+/// bits carry the high bits of scales 4..8; bytes 4..8 the same for the mins; bytes 8..12 the
+/// low nibbles of scales 4..8 (low) and mins 4..8 (high).
+#[inline]
+pub fn k4_scales_mins(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let w = |i: usize| u32::from_le_bytes([q[i], q[i + 1], q[i + 2], q[i + 3]]);
+    let (a, b, c) = (w(0), w(4), w(8));
+    let sc_hi = (c & 0x0f0f_0f0f) | (((a >> 6) & 0x0303_0303) << 4);
+    let m_hi = ((c >> 4) & 0x0f0f_0f0f) | (((b >> 6) & 0x0303_0303) << 4);
+    let join = |lo: u32, hi: u32| ((hi as u64) << 32 | lo as u64).to_le_bytes();
+    (join(a & 0x3f3f_3f3f, sc_hi), join(b & 0x3f3f_3f3f, m_hi))
+}
+
+/// The sixteen signed 6-bit group scales of a Q3_K block (as
+/// [`crate::reference::q3_k_scales`]): low nibbles from bytes 0..8 (groups 0..8 low, 8..16
+/// high nibble), the top two bits from bytes 8..12, two bits per group quarter.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q3_scales(s: &[u8; 12]) -> __m128i {
+    let w = |i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+    let (a, b, c) = (w(0), w(4), w(8));
+    let (m2, m4) = (0x0303_0303u32, 0x0f0f_0f0fu32);
+    let v = [
+        (a & m4) | ((c & m2) << 4),
+        (b & m4) | (((c >> 2) & m2) << 4),
+        ((a >> 4) & m4) | (((c >> 4) & m2) << 4),
+        ((b >> 4) & m4) | (((c >> 6) & m2) << 4),
+    ];
+    _mm_sub_epi8(_mm_setr_epi32(v[0] as i32, v[1] as i32, v[2] as i32, v[3] as i32), _mm_set1_epi8(32))
+}
+
+/// Sixteen signed byte scales (one per 16-element group) widened to i16 and duplicated per
+/// half: `[0]` holds groups 0..8 in both 128-bit halves, `[1]` groups 8..16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn group_scales(s: __m128i) -> [__m256i; 2] {
+    let all = _mm256_cvtepi8_epi16(s);
+    [_mm256_permute2x128_si256::<0x00>(all, all), _mm256_permute2x128_si256::<0x11>(all, all)]
+}
+
+/// pshufb masks: for slice p of a half, i16 scale 2p under the low 16 bytes of the slice and
+/// scale 2p+1 under the high 16 bytes (where `maddubs` leaves their pair sums).
+static PAIR_MASK: [[u8; 32]; 4] = {
+    let mut m = [[0u8; 32]; 4];
+    let mut p = 0;
+    while p < 4 {
+        let mut i = 0;
+        while i < 16 {
+            m[p][i] = (4 * p + i % 2) as u8;
+            m[p][16 + i] = (4 * p + 2 + i % 2) as u8;
+            i += 1;
+        }
+        p += 1;
+    }
+    m
+};
+
+/// The scales of slice k (elements 32k..32k+32) from [`group_scales`]: i16 lanes 0..8 get
+/// group 2k's scale, lanes 8..16 group 2k+1's.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn slice_scales(g: &[__m256i; 2], k: usize) -> __m256i {
+    _mm256_shuffle_epi8(g[k / 4], ld_u8(&PAIR_MASK[k % 4], 0))
+}
+
+/// pshufb masks broadcasting i16 scale k (of eight) to all sixteen lanes.
+static BCAST_MASK: [[u8; 32]; 8] = {
+    let mut m = [[0u8; 32]; 8];
+    let mut k = 0;
+    while k < 8 {
+        let mut i = 0;
+        while i < 32 {
+            m[k][i] = (2 * k + i % 2) as u8;
+            i += 1;
+        }
+        k += 1;
+    }
+    m
+};
+
+/// A Q4_K/Q5_K block's eight slice scales as i16, duplicated per half (for [`k4_slice_scale`]),
+/// and its eight mins as i16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn k4_prep(q: &[u8; 12]) -> (__m256i, __m128i) {
+    let (sc, m) = k4_scales_mins(q);
+    let sc16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(sc)));
+    let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(m)));
+    (_mm256_set_m128i(sc16, sc16), m16)
+}
+
+/// Slice k's single scale in all sixteen i16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn k4_slice_scale(dup: __m256i, k: usize) -> __m256i {
+    _mm256_shuffle_epi8(dup, ld_u8(&BCAST_MASK[k], 0))
+}
+
+/// The activation's sums over each 32-element slice, as i16 (from its 16-element `bsums`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn bsums32(bsums: &[i16; 16]) -> __m128i {
+    // SAFETY: bsums is 16 i16 = 32 readable bytes; unaligned loads.
+    let (lo, hi) = unsafe { (_mm_loadu_si128(bsums.as_ptr() as *const __m128i), _mm_loadu_si128(bsums.as_ptr().add(8) as *const __m128i)) };
+    _mm_hadd_epi16(lo, hi)
+}
+
+/// Four i32 lanes summed (exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn hsum_i32_4(v: __m128i) -> i32 {
+    let s = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::kquant_common::get_scale_min_k4;
+    use crate::reference::q3_k_scales;
+
+    #[test]
+    fn scale_unpacking_matches_reference() {
+        let mut s = 0x0123_4567_89ab_cdefu64;
+        for _ in 0..2000 {
+            let mut q = [0u8; 12];
+            for b in q.iter_mut() {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                *b = s as u8;
+            }
+            let (sc, m) = k4_scales_mins(&q);
+            for j in 0..8 {
+                assert_eq!((sc[j], m[j]), get_scale_min_k4(j, &q));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("f16c") {
+                let mut got = [0i8; 16];
+                // SAFETY: the features were just detected; got is 16 writable bytes.
+                unsafe { _mm_storeu_si128(got.as_mut_ptr() as *mut __m128i, q3_scales(&q)) };
+                assert_eq!(got, q3_k_scales(&q));
+            }
+        }
+    }
+}
