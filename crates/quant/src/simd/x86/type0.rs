@@ -13,23 +13,32 @@ use crate::blocks::*;
 use std::arch::x86_64::*;
 
 /// Generates `tile::<R, C>` and `dot` for one type-0 format. `decode` gives the 32 weight
-/// bytes (signed or unsigned per `signed`), `d` and (for offset types) `m`.
+/// bytes (signed or unsigned per `signed`); `min` and `act_s` the f16 bits of the weight
+/// offset `m` and the activation's `s` (types with an offset).
 macro_rules! type0 {
     ($name:ident, $W:ty, $X:ty, signed: $signed:literal, min: $has_min:literal,
-     decode: |$wb:ident| $decode:expr, act_s: |$yb:ident| $act_s:expr) => {
+     decode: |$wb:ident| $decode:expr, min: |$mb:ident| $min_bits:expr, act_s: |$yb:ident| $act_s:expr) => {
         pub(super) mod $name {
             use super::*;
 
+            /// The 32 weight bytes of a block.
             #[inline]
             #[target_feature(enable = "avx2,fma,f16c")]
-            fn decode($wb: &$W) -> (__m256i, f32, f32) {
+            fn decode($wb: &$W) -> __m256i {
                 $decode
             }
 
+            /// The block offset `m` (types with one), as f16 bits.
             #[inline]
-            #[target_feature(enable = "avx2,fma,f16c")]
             #[allow(unused_variables)]
-            fn act_s($yb: &$X) -> f32 {
+            fn min_bits($mb: &$W) -> u16 {
+                $min_bits
+            }
+
+            /// The activation block's `s` (Q8_1), as f16 bits.
+            #[inline]
+            #[allow(unused_variables)]
+            fn act_s_bits($yb: &$X) -> u16 {
                 $act_s
             }
 
@@ -45,25 +54,42 @@ macro_rules! type0 {
                 }
                 let mut acc = [[_mm256_setzero_ps(); C]; R];
                 let mut summs = [[0f32; C]; R];
-                for b in 0..nb {
-                    let mut qy = [_mm256_setzero_si256(); C];
-                    let mut dy = [0f32; C];
-                    let mut sy = [0f32; C];
+                // Scales are converted eight blocks at a time (see `h2f8`).
+                for b0 in (0..nb).step_by(8) {
+                    let m = (nb - b0).min(8);
+                    let mut dy = [[0f32; 8]; C];
+                    let mut sy = [[0f32; 8]; C];
                     for c in 0..C {
-                        qy[c] = ld_i8(&x[c][b].qs, 0);
-                        dy[c] = h2f(x[c][b].d);
+                        let xs = &x[c][b0..b0 + m];
+                        dy[c] = h2f8(std::array::from_fn(|k| xs.get(k).map_or(0, |y| y.d.to_bits())));
                         if $has_min {
-                            sy[c] = act_s(&x[c][b]);
+                            sy[c] = h2f8(std::array::from_fn(|k| xs.get(k).map_or(0, |y| act_s_bits(y))));
                         }
                     }
+                    let mut dx = [[0f32; 8]; R];
+                    let mut mx = [[0f32; 8]; R];
                     for r in 0..R {
-                        let (qx, dx, m) = decode(&w[r][b]);
+                        let ws = &w[r][b0..b0 + m];
+                        dx[r] = h2f8(std::array::from_fn(|k| ws.get(k).map_or(0, |b| b.d.to_bits())));
+                        if $has_min {
+                            mx[r] = h2f8(std::array::from_fn(|k| ws.get(k).map_or(0, |b| min_bits(b))));
+                        }
+                    }
+                    for k in 0..m {
+                        let b = b0 + k;
+                        let mut qy = [_mm256_setzero_si256(); C];
                         for c in 0..C {
-                            if $has_min {
-                                summs[r][c] = m.mul_add(sy[c], summs[r][c]);
+                            qy[c] = ld_i8(&x[c][b].qs, 0);
+                        }
+                        for r in 0..R {
+                            let qx = decode(&w[r][b]);
+                            for c in 0..C {
+                                if $has_min {
+                                    summs[r][c] = mx[r][k].mul_add(sy[c][k], summs[r][c]);
+                                }
+                                let lanes = if $signed { dot_i8(qx, qy[c]) } else { dot_us8(qx, qy[c]) };
+                                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx[r][k] * dy[c][k]), _mm256_cvtepi32_ps(lanes), acc[r][c]);
                             }
-                            let lanes = if $signed { dot_i8(qx, qy[c]) } else { dot_us8(qx, qy[c]) };
-                            acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[c]), _mm256_cvtepi32_ps(lanes), acc[r][c]);
                         }
                     }
                 }
@@ -85,24 +111,28 @@ macro_rules! type0 {
 }
 
 type0!(q4_1, BlockQ4_1, BlockQ8_1, signed: false, min: true,
-    decode: |b| (nibbles(&b.qs), h2f(b.d), h2f(b.m)),
-    act_s: |y| h2f(y.s));
+    decode: |b| nibbles(&b.qs),
+    min: |b| b.m.to_bits(),
+    act_s: |y| y.s.to_bits());
 
 type0!(q5_1, BlockQ5_1, BlockQ8_1, signed: false, min: true,
     decode: |b| {
         let hi = _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10));
-        (_mm256_or_si256(nibbles(&b.qs), hi), h2f(b.d), h2f(b.m))
+        _mm256_or_si256(nibbles(&b.qs), hi)
     },
-    act_s: |y| h2f(y.s));
+    min: |b| b.m.to_bits(),
+    act_s: |y| y.s.to_bits());
 
 type0!(q5_0, BlockQ5_0, BlockQ8_0, signed: true, min: false,
     decode: |b| {
         // q - 16: set the top nibble (0xF0 = -16 + nibble) where the fifth bit is clear.
         let hi = _mm256_andnot_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0xF0u8 as i8));
-        (_mm256_or_si256(nibbles(&b.qs), hi), h2f(b.d), 0.0)
+        _mm256_or_si256(nibbles(&b.qs), hi)
     },
-    act_s: |y| 0.0);
+    min: |b| 0,
+    act_s: |y| 0);
 
 type0!(q8_0, BlockQ8_0, BlockQ8_0, signed: true, min: false,
-    decode: |b| (ld_i8(&b.qs, 0), h2f(b.d), 0.0),
-    act_s: |y| 0.0);
+    decode: |b| ld_i8(&b.qs, 0),
+    min: |b| 0,
+    act_s: |y| 0);

@@ -17,6 +17,20 @@ pub fn h2f(h: f16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.to_bits() as i32)))
 }
 
+/// Eight f16 -> f32 in one F16C conversion. Converting block scales eight at a time, rather
+/// than one `h2f` per block, matters: for a lone scalar LLVM emits `vpinsrw` into whatever
+/// register is free, often the accumulator, which chains every block's scale conversion to
+/// the previous block's FMA (measured: 3x slower type-0 dot products on Zen 2).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn h2f8(bits: [u16; 8]) -> [f32; 8] {
+    // SAFETY: bits is 16 readable bytes; unaligned load.
+    let v = unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) };
+    let mut out = [0f32; 8];
+    st_f32(&mut out, 0, _mm256_cvtph_ps(v));
+    out
+}
+
 /// f32 -> f16 with F16C, round to nearest even (what ggml's `GGML_CPU_FP32_TO_FP16` does on
 /// x86, and what `half::f16::from_f32` computes).
 #[inline]
