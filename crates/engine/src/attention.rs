@@ -12,7 +12,7 @@
 use crate::ops::vexpf;
 use crate::parallel::DisjointMut;
 use crate::pool::ThreadPool;
-use quant::emulate::{dot_f32, hsum8};
+use quant::emulate::hsum8;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Shapes and options of one attention call.
@@ -82,9 +82,10 @@ fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usiz
     let kv_dim = s.n_head_kv * hd;
     let g = h / (s.n_head / s.n_head_kv);
     let lo = s.window.map_or(0, |w| (p + 1).saturating_sub(w));
+    let kern = quant::kernels::kernels();
     let mut max = f32::NEG_INFINITY;
     for j in lo..=p {
-        let sc = dot_f32(&k[j * kv_dim + g * hd..][..hd], qh) * s.scale;
+        let sc = (kern.dot_f32)(&k[j * kv_dim + g * hd..][..hd], qh) * s.scale;
         scores[j] = sc;
         max = if max > sc { max } else { sc };
     }
@@ -110,10 +111,7 @@ fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usiz
     acc[..rows * hd].fill(0.0);
     for j in lo..=p {
         let w = scores[j] * inv;
-        let row = &mut acc[(j % rows) * hd..][..hd];
-        for (a, &x) in row.iter_mut().zip(&v[j * kv_dim + g * hd..][..hd]) {
-            *a = x.mul_add(w, *a);
-        }
+        (kern.fma_row)(&mut acc[(j % rows) * hd..][..hd], &v[j * kv_dim + g * hd..][..hd], w);
     }
     for (d, o) in out.iter_mut().enumerate() {
         let lane = |r: usize| acc[r * hd + d];

@@ -82,6 +82,16 @@ pub struct Kernels {
     pub level: Level,
     types: Vec<TypeKernels>,
     quantize: Vec<(GgmlType, QuantizeFn)>,
+    /// ggml's f32 dot product ([`crate::emulate::dot_f32`]'s order), for attention scores.
+    pub dot_f32: fn(&[f32], &[f32]) -> f32,
+    /// `acc[i] = fma(x[i], w, acc[i])`, for attention's weighted sum of V rows.
+    pub fma_row: fn(&mut [f32], &[f32], f32),
+}
+
+fn fma_row_scalar(acc: &mut [f32], x: &[f32], w: f32) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a = v.mul_add(w, *a);
+    }
 }
 
 impl Kernels {
@@ -268,7 +278,7 @@ pub fn scalar() -> Kernels {
         (GgmlType::Q8_1, quantize_via_reference::<9>),
         (GgmlType::Q8_K, quantize_via_reference::<15>),
     ];
-    Kernels { level: Level::Scalar, types, quantize }
+    Kernels { level: Level::Scalar, types, quantize, dot_f32: crate::emulate::dot_f32, fma_row: fma_row_scalar }
 }
 
 #[cfg(test)]

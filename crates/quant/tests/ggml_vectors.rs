@@ -117,5 +117,7 @@ fn f32_dot_matches_ggml() {
         o += 4;
         let got = quant::emulate::dot_f32(&x, &y);
         assert_eq!(got.to_bits(), want.to_bits(), "n={n}: {got} vs {want}");
+        let fast = (kernels().dot_f32)(&x, &y);
+        assert_eq!(fast.to_bits(), want.to_bits(), "{:?} n={n}: {fast} vs {want}", kernels().level);
     }
 }

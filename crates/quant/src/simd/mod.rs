@@ -21,6 +21,8 @@
 use crate::kernels::Kernels;
 
 #[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
 pub mod x86;
 
 /// The AVX2+FMA+F16C table, or None when the CPU or the build target lacks it.
@@ -33,6 +35,11 @@ pub fn avx2_table(base: Kernels) -> Option<Kernels> {
         {
             let mut k = base;
             k.level = crate::kernels::Level::Avx2;
+            for e in avx2::entries() {
+                k.set(e);
+            }
+            k.dot_f32 = avx2::dot_f32;
+            k.fma_row = avx2::fma_row;
             x86::install(&mut k);
             return Some(k);
         }
