@@ -2,14 +2,28 @@
 //! where llama.cpp's results depend on it (see the requirement in [`super`]).
 //!
 //! One file per family, each citing the ggml function whose order it follows:
-//! - [`quantize`]: activation quantizers (Q8_0, Q8_1, Q8_K, F16), byte-identical;
-//! - [`type0`]: Q4_1, Q5_0, Q5_1, Q8_0 (`ggml_vec_dot_*` order), [`q4_0`]: Q4_0 (repacked
+//! - `quantize`: activation quantizers (Q8_0, Q8_1, Q8_K, F16), byte-identical;
+//! - `type0`: Q4_1, Q5_0, Q5_1, Q8_0 (`ggml_vec_dot_*` order); `q4_0`: Q4_0 (repacked
+//!   gemv order, which is what llama.cpp runs for Q4_0 on AVX2);
+//! - `kquants`: Q2_K, Q3_K, Q5_K, Q6_K (`ggml_vec_dot_*` order); `q4_k`: Q4_K (repacked
 //!   gemv order);
-//! - [`dequant`]: row dequantization for every weight type, bit-identical;
-//! - [`gemm`]: the register-tiled driver; every type's gemm equals its vec_dot bit for bit.
+//! - `float`: F32, F16, BF16 (`ggml_vec_dot_f32/f16/bf16` order);
+//! - `dequant`: row dequantization for every weight type, bit-identical;
+//! - `gemm`: the register-tiled driver; every type's gemm equals its vec_dot bit for bit;
+//! - `util`: shared unpacking helpers.
+//!
+//! Tile shapes `(R, C, R1)` below: R weight rows x C activation columns for batches, R1 rows
+//! for a single column (decode). Q4_0/Q4_K keep one float accumulator per output, so their
+//! tiles hold R*C <= 8 outputs in the lanes of one vector; the others keep a vector per
+//! output and use small tiles to stay within the 16 ymm registers.
+//!
+//! Caveat for batches: llama.cpp's own *batched* Q4_K kernel (`ggml_gemm_q4_K_8x8_q8_K`,
+//! used for prompts in groups of 4 tokens) adds its float terms per 64 elements instead of
+//! per 256 as its gemv does, so its prompt results differ from its decode results in the last
+//! bits; ours are the gemv's for every token, by the gemm == vec_dot contract.
 //!
 //! Everything here is `#[target_feature(enable = "avx2,fma,f16c")]` and private; the only way
-//! in is [`install`], which [`super::avx2_table`] calls after detecting the three features.
+//! in is `install`, which [`super::avx2_table`] calls after detecting the three features.
 
 mod dequant;
 mod float;
