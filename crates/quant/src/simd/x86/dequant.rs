@@ -46,48 +46,60 @@ fn emit32(dst: &mut [f32], q: __m256i, a: f32, b: f32, op: Op) {
     emit16(&mut dst[16..32], _mm256_extracti128_si256::<1>(q), a, b, op);
 }
 
+/// Runs `emit(block, d, m, out)` for every block, with the f16 `d` (and `m`, via `m_bits`)
+/// converted eight blocks at a time (see `util::h2f8`: one conversion per block would chain
+/// each block to the previous one through a false register dependency).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn type0_blocks<B>(
+    x: &[B],
+    y: &mut [f32],
+    d_bits: impl Fn(&B) -> u16,
+    m_bits: impl Fn(&B) -> u16,
+    mut emit: impl FnMut(&B, f32, f32, &mut [f32]),
+) {
+    assert_eq!(y.len(), x.len() * 32);
+    for (xs, ys) in x.chunks(8).zip(y.chunks_mut(256)) {
+        let d = h2f8(std::array::from_fn(|k| xs.get(k).map_or(0, &d_bits)));
+        let m = h2f8(std::array::from_fn(|k| xs.get(k).map_or(0, &m_bits)));
+        for (k, (b, o)) in xs.iter().zip(ys.chunks_exact_mut(32)).enumerate() {
+            emit(b, d[k], m[k], o);
+        }
+    }
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_q4_0(x: &[BlockQ4_0], y: &mut [f32]) {
-    assert_eq!(y.len(), x.len() * QK4_0);
-    for (b, o) in x.iter().zip(y.chunks_exact_mut(QK4_0)) {
-        let q = _mm256_sub_epi8(nibbles(&b.qs), _mm256_set1_epi8(8));
-        emit32(o, q, h2f(b.d), 0.0, Op::Mul);
-    }
+    type0_blocks(x, y, |b| b.d.to_bits(), |_| 0, |b, d, _, o| {
+        emit32(o, _mm256_sub_epi8(nibbles(&b.qs), _mm256_set1_epi8(8)), d, 0.0, Op::Mul)
+    });
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_q4_1(x: &[BlockQ4_1], y: &mut [f32]) {
-    assert_eq!(y.len(), x.len() * QK4_1);
-    for (b, o) in x.iter().zip(y.chunks_exact_mut(QK4_1)) {
-        emit32(o, nibbles(&b.qs), h2f(b.d), h2f(b.m), Op::MulAdd);
-    }
+    type0_blocks(x, y, |b| b.d.to_bits(), |b| b.m.to_bits(), |b, d, m, o| emit32(o, nibbles(&b.qs), d, m, Op::MulAdd));
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_q5_0(x: &[BlockQ5_0], y: &mut [f32]) {
-    assert_eq!(y.len(), x.len() * QK5_0);
-    for (b, o) in x.iter().zip(y.chunks_exact_mut(QK5_0)) {
+    type0_blocks(x, y, |b| b.d.to_bits(), |_| 0, |b, d, _, o| {
         let hi = _mm256_andnot_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0xF0u8 as i8));
-        emit32(o, _mm256_or_si256(nibbles(&b.qs), hi), h2f(b.d), 0.0, Op::Mul);
-    }
+        emit32(o, _mm256_or_si256(nibbles(&b.qs), hi), d, 0.0, Op::Mul)
+    });
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_q5_1(x: &[BlockQ5_1], y: &mut [f32]) {
-    assert_eq!(y.len(), x.len() * QK5_1);
-    for (b, o) in x.iter().zip(y.chunks_exact_mut(QK5_1)) {
+    type0_blocks(x, y, |b| b.d.to_bits(), |b| b.m.to_bits(), |b, d, m, o| {
         let hi = _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10));
-        emit32(o, _mm256_or_si256(nibbles(&b.qs), hi), h2f(b.d), h2f(b.m), Op::MulAdd);
-    }
+        emit32(o, _mm256_or_si256(nibbles(&b.qs), hi), d, m, Op::MulAdd)
+    });
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_q8_0(x: &[BlockQ8_0], y: &mut [f32]) {
-    assert_eq!(y.len(), x.len() * QK8_0);
-    for (b, o) in x.iter().zip(y.chunks_exact_mut(QK8_0)) {
-        // Reference: `q * d`; multiplication commutes exactly.
-        emit32(o, ld_i8(&b.qs, 0), h2f(b.d), 0.0, Op::Mul);
-    }
+    // Reference: `q * d`; multiplication commutes exactly.
+    type0_blocks(x, y, |b| b.d.to_bits(), |_| 0, |b, d, _, o| emit32(o, ld_i8(&b.qs, 0), d, 0.0, Op::Mul));
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -219,30 +231,31 @@ pub fn dequantize_row_q6_k(x: &[BlockQ6K], y: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_f16(x: &[f16], y: &mut [f32]) {
     assert_eq!(y.len(), x.len());
-    let n8 = x.len() / 8 * 8;
-    for i in (0..n8).step_by(8) {
-        let src = &x[i..i + 8];
-        // SAFETY: src is 8 f16 = 16 readable bytes; unaligned load.
-        let h = unsafe { _mm_loadu_si128(src.as_ptr() as *const __m128i) };
-        st_f32(y, i, _mm256_cvtph_ps(h));
+    let mut xc = x.chunks_exact(8);
+    let mut yc = y.chunks_exact_mut(8);
+    for (xs, ys) in (&mut xc).zip(&mut yc) {
+        // SAFETY: xs is 8 f16 = 16 readable bytes, ys 8 writable f32; unaligned accesses.
+        unsafe { _mm256_storeu_ps(ys.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(xs.as_ptr() as *const __m128i))) };
     }
-    for i in n8..x.len() {
-        y[i] = h2f(x[i]);
+    for (o, &h) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
+        *o = h2f(h);
     }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_bf16(x: &[bf16], y: &mut [f32]) {
     assert_eq!(y.len(), x.len());
-    let n8 = x.len() / 8 * 8;
-    for i in (0..n8).step_by(8) {
-        let src = &x[i..i + 8];
-        // SAFETY: src is 8 bf16 = 16 readable bytes; unaligned load.
-        let h = unsafe { _mm_loadu_si128(src.as_ptr() as *const __m128i) };
-        st_f32(y, i, _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h))));
+    let mut xc = x.chunks_exact(8);
+    let mut yc = y.chunks_exact_mut(8);
+    for (xs, ys) in (&mut xc).zip(&mut yc) {
+        // SAFETY: xs is 8 bf16 = 16 readable bytes, ys 8 writable f32; unaligned accesses.
+        unsafe {
+            let h = _mm_loadu_si128(xs.as_ptr() as *const __m128i);
+            _mm256_storeu_ps(ys.as_mut_ptr(), _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h))));
+        }
     }
-    for i in n8..x.len() {
-        y[i] = f32::from_bits((x[i].to_bits() as u32) << 16);
+    for (o, &h) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
+        *o = f32::from_bits((h.to_bits() as u32) << 16);
     }
 }
 
