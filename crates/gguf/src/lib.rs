@@ -10,11 +10,13 @@ pub mod error;
 pub mod reader;
 pub mod types;
 pub mod value;
+pub mod writer;
 
 pub use error::GgufError;
 pub use reader::{GgufFile, TensorInfo};
 pub use types::GgmlType;
 pub use value::{Array, Value, ValueType};
+pub use writer::{GgufWriter, TensorSpec, WriteError};
 
 /// `GGUF` read as a little-endian u32.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";

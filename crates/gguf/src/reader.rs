@@ -268,8 +268,9 @@ struct Cursor<'a> {
     pos: usize,
 }
 
-/// Nested arrays deeper than this are rejected; real files use at most 2 levels.
-const MAX_ARRAY_DEPTH: usize = 8;
+/// Arrays nested deeper than this (an array of scalars is 1 deep) are rejected; real files use
+/// at most 2 levels.
+pub(crate) const MAX_ARRAY_DEPTH: usize = 8;
 
 impl<'a> Cursor<'a> {
     fn remaining(&self) -> u64 {
