@@ -35,7 +35,10 @@ pub fn run(args: Args) -> Result<()> {
         bail!("no model given: vibrant inspect MODEL [--json]");
     };
     let path = crate::common::resolve_model(&arg)?;
-    let file = GgufFile::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let file = GgufFile::open(&path).map_err(|e| match e {
+        gguf::GgufError::Io { .. } => anyhow!("{e}"), // names the path already
+        e => anyhow!("{}: {e}", path.display()),
+    })?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if args.json { write_json(&mut out, &file) } else { write_human(&mut out, &file) };
     match written.and_then(|_| out.flush()) {

@@ -17,6 +17,8 @@ pub enum GgufError {
     InvalidUtf8 { field: String, offset: u64 },
     #[error("{field} at offset {offset} has unknown metadata value type {type_id}")]
     UnknownValueType { field: String, offset: u64, type_id: u32 },
+    #[error("{field} at offset {offset} nests arrays more than {max} deep")]
+    NestedTooDeep { field: String, offset: u64, max: usize },
     #[error("metadata key {key:?} at offset {offset} appears twice")]
     DuplicateKey { key: String, offset: u64 },
     #[error("general.alignment at offset {offset} is {value}; it must be a non-zero power of two")]

@@ -80,6 +80,9 @@ impl GgufFile {
         let path = path.as_ref();
         let io = |source| GgufError::Io { path: path.to_path_buf(), source };
         let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(io(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory")));
+        }
         // SAFETY: the mapping is read-only and private to this process. Another process
         // truncating or rewriting the file while it is mapped is outside what any mmap-based
         // reader (llama.cpp included) can defend against; we document that models must not be
@@ -140,8 +143,14 @@ impl GgufFile {
             }
 
             let mut tensors = Vec::with_capacity(n_tensors as usize);
+            let mut names = std::collections::HashSet::with_capacity(n_tensors as usize);
             for i in 0..n_tensors {
-                tensors.push(c.tensor_info(i)?);
+                let at = c.pos as u64;
+                let t = c.tensor_info(i)?;
+                if !names.insert(t.name.clone()) {
+                    return Err(GgufError::DuplicateTensor { name: t.name, offset: at });
+                }
+                tensors.push(t);
             }
             let data_offset = align_up(c.pos as u64, alignment).ok_or(GgufError::SizeOverflow {
                 name: "<data section>".into(),
@@ -163,12 +172,7 @@ impl GgufFile {
         validate_tensor_placement(&tensors, alignment, data_len)?;
 
         let key_index = metadata.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
-        let mut tensor_index = HashMap::with_capacity(tensors.len());
-        for (i, t) in tensors.iter().enumerate() {
-            if tensor_index.insert(t.name.clone(), i).is_some() {
-                return Err(GgufError::DuplicateTensor { name: t.name.clone(), offset: 0 });
-            }
-        }
+        let tensor_index = tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
         Ok(GgufFile { storage, version, metadata, tensors, alignment, data_offset, key_index, tensor_index })
     }
 
@@ -362,7 +366,7 @@ impl<'a> Cursor<'a> {
         let field = format!("metadata {key:?} array");
         let at = self.pos;
         if depth >= MAX_ARRAY_DEPTH {
-            return Err(GgufError::UnknownValueType { field: format!("{field} (nested too deep)"), offset: at as u64, type_id: ValueType::Array as u32 });
+            return Err(GgufError::NestedTooDeep { field, offset: at as u64, max: MAX_ARRAY_DEPTH });
         }
         let type_id = self.u32(&field)?;
         let et = ValueType::from_id(type_id)
@@ -407,17 +411,18 @@ impl<'a> Cursor<'a> {
     }
 
     fn tensor_info(&mut self, index: u64) -> Result<TensorInfo, GgufError> {
-        let at = self.pos as u64;
         let name = self.string(&format!("tensor[{index}].name"))?;
+        let n_dims_at = self.pos as u64;
         let n_dims = self.u32(&format!("tensor {name:?} n_dims"))?;
         if n_dims == 0 || n_dims as usize > MAX_DIMS {
-            return Err(GgufError::BadDimCount { name, offset: at, n_dims });
+            return Err(GgufError::BadDimCount { name, offset: n_dims_at, n_dims });
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for i in 0..n_dims as usize {
+            let dim_at = self.pos as u64;
             let d = self.u64(&format!("tensor {name:?} dim {i}"))?;
             if d == 0 {
-                return Err(GgufError::ZeroDim { name, offset: at, index: i, value: d });
+                return Err(GgufError::ZeroDim { name, offset: dim_at, index: i, value: d });
             }
             dims.push(d);
         }
@@ -429,7 +434,7 @@ impl<'a> Cursor<'a> {
             type_id,
         })?;
         let offset = self.u64(&format!("tensor {name:?} offset"))?;
-        let overflow = || GgufError::SizeOverflow { name: name.clone(), offset: at };
+        let overflow = || GgufError::SizeOverflow { name: name.clone(), offset: n_dims_at + 4 };
         let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or_else(overflow)?;
         // Elements must stay addressable as i64 (ggml's int64_t ne) and usize on this machine.
         if n_elements > i64::MAX as u64 || usize::try_from(n_elements).is_err() {
