@@ -155,7 +155,7 @@ fn offsets_past_the_end() {
     let bytes = sample_bytes();
     let f = GgufFile::from_bytes(bytes.clone()).unwrap();
     let data_len = bytes.len() as u64 - f.data_offset;
-    for off in [data_len, data_len + 32, u64::MAX & !31, 1 << 63] {
+    for off in [data_len, data_len + 32, !31, 1 << 63] {
         refused(&format!("offset {off}"), edited(|b| { let at = entry(b, "c", 1).offset; put_u64(b, at, off) }), "TensorOutOfBounds");
     }
     // A tensor whose data would end past the file: grow its shape.
