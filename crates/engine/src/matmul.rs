@@ -69,27 +69,35 @@ impl Matmul<'_> {
         let act = &self.act[..n * act_row];
         let wb = w.bytes(self.file);
         let rb = w.row_bytes();
+        // llama.cpp's kernel for this type and batch size (tokens past n_main use the tail).
+        let plan = k.plan(w.ty, n, w.repacked);
         let chunk = chunk_rows(rows, self.pool.n_threads());
         let out = DisjointMut::new(out);
         self.pool.parallel_for(rows, chunk, &|r0, r1| {
             let nr = r1 - r0;
             let wrows = &wb[r0 * rb..r1 * rb];
             if n == 1 {
+                let gemm = if plan.n_main == 1 { plan.main } else { plan.tail };
                 // SAFETY: rows r0..r1 of the single output row belong to this chunk alone.
                 let dst = unsafe { out.range(r0..r1) };
-                (tk.gemm)(cols, wrows, nr, act, 1, dst, nr);
+                gemm(cols, wrows, nr, act, 1, dst, nr);
                 return;
             }
             let mut tile = [0f32; TOKEN_TILE * MAX_CHUNK_ROWS];
-            for c0 in (0..n).step_by(TOKEN_TILE) {
-                let nc = TOKEN_TILE.min(n - c0);
-                (tk.gemm)(cols, wrows, nr, &act[c0 * act_row..(c0 + nc) * act_row], nc, &mut tile[..nc * nr], nr);
+            let mut c0 = 0;
+            while c0 < n {
+                // A tile never straddles n_main, so one kernel computes all of it.
+                let end = if c0 < plan.n_main { plan.n_main } else { n };
+                let nc = TOKEN_TILE.min(end - c0);
+                let gemm = if c0 < plan.n_main { plan.main } else { plan.tail };
+                gemm(cols, wrows, nr, &act[c0 * act_row..(c0 + nc) * act_row], nc, &mut tile[..nc * nr], nr);
                 for c in 0..nc {
                     let o = (c0 + c) * rows;
                     // SAFETY: columns r0..r1 of every output row belong to this chunk alone.
                     let dst = unsafe { out.range(o + r0..o + r1) };
                     dst.copy_from_slice(&tile[c * nr..(c + 1) * nr]);
                 }
+                c0 += nc;
             }
         });
     }

@@ -13,6 +13,9 @@ pub struct Matrix {
     pub ty: GgmlType,
     pub rows: usize,
     pub cols: usize,
+    /// llama.cpp would hold this tensor repacked (interleaved), which decides its kernels'
+    /// float order (see `quant::matmul`); decided for the whole tensor, kept by slices.
+    pub repacked: bool,
     /// Byte range in the file.
     range: Range<usize>,
 }
@@ -35,6 +38,7 @@ impl Matrix {
             ty: self.ty,
             rows: rows.len(),
             cols: self.cols,
+            repacked: self.repacked,
             range: self.range.start + rows.start * rb..self.range.start + rows.end * rb,
         }
     }
@@ -68,7 +72,8 @@ impl<'a> Loader<'a> {
             return Err(EngineError::BadTensorType { name: name.to_string(), ty: t.ty });
         }
         let start = (self.file.data_offset + t.offset) as usize;
-        Ok(Matrix { name: name.to_string(), ty: t.ty, rows, cols, range: start..start + t.size as usize })
+        let repacked = quant::kernels::kernels().repacks(t.ty, rows);
+        Ok(Matrix { name: name.to_string(), ty: t.ty, rows, cols, repacked, range: start..start + t.size as usize })
     }
 
     pub fn matrix_opt(&self, name: &str, cols: usize, rows: usize) -> Result<Option<Matrix>, EngineError> {

@@ -104,7 +104,6 @@ fn smollm2_matches_llama_cpp() {
 }
 
 #[test]
-#[ignore = "pending, issue #4 open: Q4_K (repacked gemv/gemm), Q6_K and tinyBLAS Q8_0/Q5_0 kernels not yet in llama.cpp float order"]
 fn qwen2_5_matches_llama_cpp() {
     check_golden("golden/qwen2.5-coder-0.5b-instruct-q4_k_m.json", false);
 }

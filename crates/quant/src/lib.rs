@@ -5,5 +5,6 @@
 pub mod blocks;
 pub mod emulate;
 pub mod kernels;
+pub mod matmul;
 pub mod reference;
 pub mod simd;

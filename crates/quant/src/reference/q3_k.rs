@@ -80,7 +80,7 @@ pub fn quantize_row_q3_k(x: &[f32], y: &mut [BlockQ3K]) {
 
 /// Signed 3-bit value of element `e` (0..256) of a Q3_K block: `(q & 3) - (h ? 0 : 4)`.
 #[inline]
-fn q3(xb: &BlockQ3K, e: usize) -> i32 {
+pub(crate) fn q3(xb: &BlockQ3K, e: usize) -> i32 {
     let (c, s, k) = (e / 128, (e % 128) / 32, e % 32);
     let low = ((xb.qs[32 * c + k] >> (2 * s)) & 3) as i32;
     let high = xb.hmask[k] & (1 << (4 * c + s)) != 0;

@@ -32,7 +32,7 @@ pub fn quantize_row_q5_k(x: &[f32], y: &mut [BlockQ5K]) {
 
 /// Level (0..32) of element `e` of a Q5_K block.
 #[inline]
-fn q5(xb: &BlockQ5K, e: usize) -> u8 {
+pub(crate) fn q5(xb: &BlockQ5K, e: usize) -> u8 {
     let (g, k) = (e / 32, e % 32);
     let low = (xb.qs[32 * (g / 2) + k] >> (4 * (g % 2))) & 0xF;
     low | (((xb.qh[k] >> g) & 1) << 4)

@@ -60,7 +60,7 @@ pub fn quantize_row_q6_k(x: &[f32], y: &mut [BlockQ6K]) {
 
 /// Signed level (-32..32) of element `e` of a Q6_K block.
 #[inline]
-fn q6(xb: &BlockQ6K, e: usize) -> i32 {
+pub(crate) fn q6(xb: &BlockQ6K, e: usize) -> i32 {
     let (h, s, k) = (e / 128, (e % 128) / 32, e % 32);
     let ql = xb.ql[64 * h + k + 32 * (s % 2)];
     let low = if s < 2 { ql & 0xF } else { ql >> 4 };

@@ -17,6 +17,8 @@
 
 use crate::blocks::*;
 
+pub mod kquant;
+
 /// ggml's `hsum_float_8`: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
 #[inline]
 pub fn hsum8(a: &[f32; 8]) -> f32 {
