@@ -5,6 +5,9 @@
 //! - `gemv/<type>`: 64 rows x 1 column through `gemm` (the decode shape), weight bytes/s;
 //! - `gemm/<type>`: 64 rows x 8 columns (a prompt tile), elements (rows x cols x n) per second;
 //! - `gemm_by_vec_dot/<type>`: the same products one `vec_dot` call each (what tiling buys);
+//! - `batch/<order>/<type>`: llama.cpp's batched orders (`crate::matmul::BatchKernels`: tiled
+//!   K-quant, repacked Q4_K gemm/gemv, tinyBLAS), 64 rows x 16 columns, elements per second
+//!   (`repack_gemv_1tok`: the repacked gemv on one token, the decode shape);
 //! - `quantize/<type>`: activation quantizers, elements per second.
 //!
 //! `cargo bench -p quant --bench kernels [-- filter]`.
@@ -109,6 +112,29 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+    }
+    g.finish();
+
+    // llama.cpp's batched orders, 64 rows x 16 tokens (the engine's token tile).
+    let mut g = c.benchmark_group("batch");
+    const BCOLS: usize = 16;
+    for ty in WEIGHTS {
+        let b = k.batch(ty);
+        let orders = [("tinyblas", b.tinyblas), ("tiled", b.tiled), ("repack_gemm", b.repack_gemm), ("repack_gemv", b.repack_gemv)];
+        for (name, f) in orders {
+            let Some(f) = f else { continue };
+            let (w, x) = data(k, ty, ROWS, BCOLS);
+            let mut out = vec![0f32; ROWS * BCOLS];
+            g.throughput(Throughput::Elements((ROWS * BCOLS * N) as u64));
+            g.bench_function(format!("{name}/{}", ty.name()), |b| b.iter(|| f(N, black_box(&w), ROWS, black_box(&x), BCOLS, &mut out, ROWS)));
+        }
+        // The repacked gemv is also the decode kernel: one token.
+        if let Some(f) = b.repack_gemv {
+            let (w, x) = data(k, ty, ROWS, 1);
+            let mut out = vec![0f32; ROWS];
+            g.throughput(Throughput::Elements((ROWS * N) as u64));
+            g.bench_function(format!("repack_gemv_1tok/{}", ty.name()), |b| b.iter(|| f(N, black_box(&w), ROWS, black_box(&x), 1, &mut out, ROWS)));
+        }
     }
     g.finish();
 

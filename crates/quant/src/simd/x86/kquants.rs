@@ -1,5 +1,5 @@
-//! Q2_K, Q3_K, Q5_K and Q6_K x Q8_K in ggml-cpu's AVX2 float order (arch/x86/quants.c
-//! `ggml_vec_dot_q{2,3,5,6}_K_q8_K`): per super-block, eight exact i32 lanes where lane l sums
+//! Q2_K, Q3_K, Q4_K, Q5_K and Q6_K x Q8_K in ggml-cpu's AVX2 float order (arch/x86/quants.c
+//! `ggml_vec_dot_q{2,3,4,5,6}_K_q8_K`): per super-block, eight exact i32 lanes where lane l sums
 //! `scale * q * q8` over bytes 4l..4l+4 of each 32-element slice, converted to f32 and
 //! accumulated with one FMA by `d = d8 * d`; the mins/offset terms exactly as ggml places
 //! them:
@@ -9,7 +9,11 @@
 //! - Q5_K: a scalar `summs = fma(-d8 * dmin, f32(sum_j m_j * bsum32_j), summs)` added after
 //!   the final `hsum_float_8`;
 //! - Q6_K: the -32 offset subtracted from the integer lanes as `32 * (bsums x scales)`, lane l
-//!   taking groups 2l and 2l+1 (see [`crate::emulate::vec_dot_q6_k_q8_k`]).
+//!   taking groups 2l and 2l+1 (see [`crate::emulate::vec_dot_q6_k_q8_k`]);
+//! - Q4_K (`ggml_vec_dot_q4_K_q8_K`, the order of non-repacked Q4_K weights): a 4-lane
+//!   `acc_m = fma(-d8 * dmin, f32(lane), acc_m)`, lane i the mins of sub-blocks 2i, 2i+1
+//!   times their 32-element sums, reduced `(m0 + m2) + (m1 + m3)` and added after the
+//!   `hsum_float_8`.
 //!
 //! The unpacking is ours; each slice is decoded once per weight row and reused for every
 //! activation column of a tile.
@@ -25,22 +29,27 @@ fn bits(v: __m256i, shift: usize, mask: i8) -> __m256i {
     _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift as i32)), _mm256_set1_epi8(mask))
 }
 
-/// Generates `tile::<R, C>` and `dot` for one k-quant from three pieces:
-/// `prep(block) -> P` (per weight row and super-block), `slice(block, &P, k) -> (q, scales)`
-/// for the 32 quants of slice k (unsigned, or signed when `signed`), and
-/// `finish(&mut acc, &mut summs, sumi, block, &P, act_block)`.
+/// Generates, for one k-quant: `prep(block) -> P` (per weight row and super-block),
+/// `slice(block, &P, k) -> (q, scales)` for the 32 quants of slice k (unsigned, or signed when
+/// `signed`), the shared integer core [`sumi`](q2_k::sumi), the `ggml_vec_dot_*` order
+/// (`finish` per super-block, `result` at the end; `summs` is a 4-lane side accumulator) as
+/// `tile::<R, C>` and `dot`, and `tiled_terms`: the two exact integer lane vectors whose sums
+/// are `s1 = sum scale * code * q8` and `s2 = sum min * bsum` of a super-block, for
+/// llama.cpp's batched orders ([`super::lanes`]).
 macro_rules! kquant {
-    ($name:ident, $W:ty, signed: $signed:literal, summs: $has_summs:literal,
+    ($name:ident, $W:ty, signed: $signed:literal,
      prep: |$pb:ident| -> $P:ty $prep:block,
      slice: |$sb:ident, $sp:ident, $k:ident| $slice:block,
-     finish: |$acc:ident, $summs:ident, $sumi:ident, $fb:ident, $fp:ident, $y:ident| $finish:block) => {
+     finish: |$acc:ident, $summs:ident, $sumi:ident, $fb:ident, $fp:ident, $y:ident| $finish:block,
+     result: |$racc:ident, $rsumms:ident| $result:expr,
+     tiled_terms: |$tsumi:ident, $tb:ident, $tp:ident, $ty:ident| $terms:block) => {
         pub(super) mod $name {
             use super::*;
 
             #[inline]
             #[target_feature(enable = "avx2,fma,f16c")]
             #[allow(unused_variables)]
-            fn prep($pb: &$W) -> $P $prep
+            pub fn prep($pb: &$W) -> $P $prep
 
             #[inline]
             #[target_feature(enable = "avx2,fma,f16c")]
@@ -50,7 +59,48 @@ macro_rules! kquant {
             #[inline]
             #[target_feature(enable = "avx2,fma,f16c")]
             #[allow(unused_variables)]
-            fn finish($acc: &mut __m256, $summs: &mut f32, $sumi: __m256i, $fb: &$W, $fp: &$P, $y: &BlockQ8K) $finish
+            fn finish($acc: &mut __m256, $summs: &mut __m128, $sumi: __m256i, $fb: &$W, $fp: &$P, $y: &BlockQ8K) $finish
+
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            fn result($racc: __m256, $rsumms: __m128) -> f32 {
+                $result
+            }
+
+            /// `(s1 lanes, s2 lanes)` of one super-block pair, from its `sumi` (see the macro).
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            pub fn tiled_terms($tsumi: __m256i, $tb: &$W, $tp: &$P, $ty: &BlockQ8K) -> (__m256i, __m256i) $terms
+
+            /// Slices `k0..k1` of R weight super-blocks x C activation super-blocks: eight
+            /// exact i32 lanes per pair, lane l summing `scale * q * q8` over bytes 4l..4l+4
+            /// of each slice (the lane layout of ggml's AVX2 kernels). Each slice is decoded
+            /// once and reused for the C columns.
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            pub fn sumi<const R: usize, const C: usize>(w: [&$W; R], p: &[$P; R], x: [&BlockQ8K; C], k0: usize, k1: usize) -> [[__m256i; C]; R] {
+                let mut sumi = [[_mm256_setzero_si256(); C]; R];
+                for k in k0..k1 {
+                    let mut q8 = [_mm256_setzero_si256(); C];
+                    for c in 0..C {
+                        q8[c] = ld_i8(&x[c].qs, 32 * k);
+                    }
+                    for r in 0..R {
+                        let (q, sc) = slice(w[r], &p[r], k);
+                        for c in 0..C {
+                            let prod = if $signed {
+                                _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(q8[c], q))
+                            } else {
+                                _mm256_maddubs_epi16(q, q8[c])
+                            };
+                            sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(sc, prod));
+                        }
+                    }
+                }
+                sumi
+            }
 
             /// R weight rows x C activation rows; each output in `dot`'s exact order.
             #[target_feature(enable = "avx2,fma,f16c")]
@@ -63,37 +113,22 @@ macro_rules! kquant {
                     assert_eq!(xr.len(), nb);
                 }
                 let mut acc = [[_mm256_setzero_ps(); C]; R];
-                let mut summs = [[0f32; C]; R];
+                let mut summs = [[_mm_setzero_ps(); C]; R];
                 for b in 0..nb {
-                    let preps: [$P; R] = std::array::from_fn(|r| prep(&w[r][b]));
-                    let mut sumi = [[_mm256_setzero_si256(); C]; R];
-                    for k in 0..QK_K / 32 {
-                        let mut q8 = [_mm256_setzero_si256(); C];
-                        for c in 0..C {
-                            q8[c] = ld_i8(&x[c][b].qs, 32 * k);
-                        }
-                        for r in 0..R {
-                            let (q, sc) = slice(&w[r][b], &preps[r], k);
-                            for c in 0..C {
-                                let p = if $signed {
-                                    _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(q8[c], q))
-                                } else {
-                                    _mm256_maddubs_epi16(q, q8[c])
-                                };
-                                sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(sc, p));
-                            }
-                        }
-                    }
+                    let wb: [&$W; R] = std::array::from_fn(|r| &w[r][b]);
+                    let xb: [&BlockQ8K; C] = std::array::from_fn(|c| &x[c][b]);
+                    let preps: [$P; R] = std::array::from_fn(|r| prep(wb[r]));
+                    let sumi = sumi(wb, &preps, xb, 0, QK_K / 32);
                     for r in 0..R {
                         for c in 0..C {
-                            finish(&mut acc[r][c], &mut summs[r][c], sumi[r][c], &w[r][b], &preps[r], &x[c][b]);
+                            finish(&mut acc[r][c], &mut summs[r][c], sumi[r][c], wb[r], &preps[r], xb[c]);
                         }
                     }
                 }
                 let mut out = [[0f32; C]; R];
                 for r in 0..R {
                     for c in 0..C {
-                        out[r][c] = if $has_summs { hsum8(acc[r][c]) + summs[r][c] } else { hsum8(acc[r][c]) };
+                        out[r][c] = result(acc[r][c], summs[r][c]);
                     }
                 }
                 out
@@ -107,7 +142,39 @@ macro_rules! kquant {
     };
 }
 
-kquant!(q2_k, BlockQ2K, signed: false, summs: false,
+/// Four f32 lanes summed as ggml's SSE3 tail does: `(a0 + a2) + (a1 + a3)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum4(x: __m128) -> f32 {
+    let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
+}
+
+/// `bsums` as sixteen i16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bsums16(y: &BlockQ8K) -> __m256i {
+    // SAFETY: bsums is 16 i16 = 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) }
+}
+
+/// Q2_K's sixteen 4-bit mins as i16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q2_mins(b: &BlockQ2K) -> __m256i {
+    _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(ld128_u8(&b.scales, 0)), _mm_set1_epi8(0x0F)))
+}
+
+/// Q6_K's -32 offset as i32 lanes: `32 * (bsums x scales)`, lane l from groups 2l, 2l+1.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_offset(b: &BlockQ6K, y: &BlockQ8K) -> __m256i {
+    // SAFETY: scales is 16 bytes; unaligned load.
+    let scales = unsafe { _mm_loadu_si128(b.scales.as_ptr() as *const __m128i) };
+    _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums16(y), _mm256_cvtepi8_epi16(scales)))
+}
+
+kquant!(q2_k, BlockQ2K, signed: false,
     prep: |b| -> [__m256i; 2] { group_scales(_mm_and_si128(ld128_u8(&b.scales, 0), _mm_set1_epi8(0x0F))) },
     slice: |b, g, k| {
         // Slice k: bits 2(k%4).. of qs[32(k/4)..]; groups 2k, 2k+1 (low nibble of scales).
@@ -115,15 +182,14 @@ kquant!(q2_k, BlockQ2K, signed: false, summs: false,
     },
     finish: |acc, summs, sumi, b, p, y| {
         let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
-        let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(ld128_u8(&b.scales, 0)), _mm_set1_epi8(0x0F)));
-        // SAFETY: bsums is 16 i16 = 32 readable bytes; unaligned load.
-        let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
-        let prod = _mm256_madd_epi16(mins, bsums);
+        let prod = _mm256_madd_epi16(q2_mins(b), bsums16(y));
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), *acc);
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
-    });
+    },
+    result: |acc, summs| hsum8(acc),
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_madd_epi16(q2_mins(b), bsums16(y))) });
 
-kquant!(q3_k, BlockQ3K, signed: true, summs: false,
+kquant!(q3_k, BlockQ3K, signed: true,
     prep: |b| -> [__m256i; 2] { group_scales(q3_scales(&b.scales)) },
     slice: |b, g, k| {
         // Slice k: bits 2(k%4).. of qs[32(k/4)..], minus 4 where bit k of hmask[l] is clear.
@@ -135,9 +201,27 @@ kquant!(q3_k, BlockQ3K, signed: true, summs: false,
     finish: |acc, summs, sumi, b, p, y| {
         let d = y.d * h2f(b.d);
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
-    });
+    },
+    result: |acc, summs| hsum8(acc),
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_setzero_si256()) });
 
-kquant!(q5_k, BlockQ5K, signed: false, summs: true,
+kquant!(q4_k, BlockQ4K, signed: false,
+    prep: |b| -> (__m256i, __m128i) { k4_prep(&b.scales) },
+    slice: |b, p, k| {
+        // Slice k: nibble k%2 of qs[32(k/2)..]; one scale.
+        (bits(ld_u8(&b.qs, 32 * (k / 2)), 4 * (k % 2), 0x0F), k4_slice_scale(p.0, k))
+    },
+    finish: |acc, summs, sumi, b, p, y| {
+        // ggml_vec_dot_q4_K_q8_K keeps the mins in a 4-lane accumulator of their own.
+        let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
+        let prod = _mm_madd_epi16(p.1, bsums32(&y.bsums));
+        *summs = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), *summs);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+    },
+    result: |acc, summs| hsum8(acc) + hsum4(summs),
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_zextsi128_si256(_mm_madd_epi16(p.1, bsums32(&y.bsums)))) });
+
+kquant!(q5_k, BlockQ5K, signed: false,
     prep: |b| -> (__m256i, __m128i) { k4_prep(&b.scales) },
     slice: |b, p, k| {
         // Slice k: nibble k%2 of qs[32(k/2)..], fifth bit = bit k of qh[l]; one scale.
@@ -148,12 +232,14 @@ kquant!(q5_k, BlockQ5K, signed: false, summs: true,
     finish: |acc, summs, sumi, b, p, y| {
         let (d, dmin) = (y.d * h2f(b.d), -y.d * h2f(b.dmin));
         let mins = hsum_i32_4(_mm_madd_epi16(p.1, bsums32(&y.bsums)));
-        // ggml writes `summs += dmin * sum`, which GCC contracts into an FMA.
-        *summs = dmin.mul_add(mins as f32, *summs);
+        // ggml writes `summs += dmin * sum` (a scalar), which GCC contracts into an FMA.
+        *summs = _mm_set_ss(dmin.mul_add(mins as f32, _mm_cvtss_f32(*summs)));
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
-    });
+    },
+    result: |acc, summs| hsum8(acc) + _mm_cvtss_f32(summs),
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_zextsi128_si256(_mm_madd_epi16(p.1, bsums32(&y.bsums)))) });
 
-kquant!(q6_k, BlockQ6K, signed: false, summs: false,
+kquant!(q6_k, BlockQ6K, signed: false,
     prep: |b| -> [__m256i; 2] { group_scales(ld128_u8(&b.scales.map(|v| v as u8), 0)) },
     slice: |b, g, k| {
         // Slice k = 4h + s: nibble s/2 of ql[64h + 32(s%2)..], high bits 2s.. of qh[32h..].
@@ -164,10 +250,7 @@ kquant!(q6_k, BlockQ6K, signed: false, summs: false,
     },
     finish: |acc, summs, sumi, b, p, y| {
         let d = y.d * h2f(b.d);
-        // SAFETY: scales is 16 bytes, bsums 16 i16 = 32 bytes; unaligned loads.
-        let (scales, bsums) = unsafe {
-            (_mm_loadu_si128(b.scales.as_ptr() as *const __m128i), _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i))
-        };
-        let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)));
-        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, offset)), *acc);
-    });
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, q6_offset(b, y))), *acc);
+    },
+    result: |acc, summs| hsum8(acc),
+    tiled_terms: |sumi, b, p, y| { (_mm256_sub_epi32(sumi, q6_offset(b, y)), _mm256_setzero_si256()) });

@@ -10,6 +10,9 @@
 //! - `float`: F32, F16, BF16 (`ggml_vec_dot_f32/f16/bf16` order);
 //! - `dequant`: row dequantization for every weight type, bit-identical;
 //! - `gemm`: the register-tiled driver; every type's gemm equals its vec_dot bit for bit;
+//! - `lanes`: llama.cpp's batched K-quant orders (the tiled kernel; with `q4_k`, the
+//!   repacked Q4_K gemm and gemv), installed as [`crate::matmul::BatchKernels`], each
+//!   bit-identical to its scalar definition in [`crate::emulate::kquant`];
 //! - `util`: shared unpacking helpers.
 //!
 //! Tile shapes `(R, C, R1)` below: R weight rows x C activation columns for batches, R1 rows
@@ -17,10 +20,9 @@
 //! tiles hold R*C <= 8 outputs in the lanes of one vector; the others keep a vector per
 //! output and use small tiles to stay within the 16 ymm registers.
 //!
-//! Caveat for batches: llama.cpp's own *batched* Q4_K kernel (`ggml_gemm_q4_K_8x8_q8_K`,
-//! used for prompts in groups of 4 tokens) adds its float terms per 64 elements instead of
-//! per 256 as its gemv does, so its prompt results differ from its decode results in the last
-//! bits; ours are the gemv's for every token, by the gemm == vec_dot contract.
+//! Batches: llama.cpp's batched kernels add their floats in orders of their own (the tiled
+//! K-quant kernel per super-block; the repacked Q4_K gemm per 64 elements), so they are
+//! separate entries (`set_batch`), chosen per batch size by [`crate::matmul`].
 //!
 //! Everything here is `#[target_feature(enable = "avx2,fma,f16c")]` and private; the only way
 //! in is `install`, which [`super::avx2_table`] calls after detecting the three features.
@@ -29,6 +31,7 @@ mod dequant;
 mod float;
 mod gemm;
 mod kquants;
+mod lanes;
 mod q4_0;
 mod q4_k;
 mod quantize;
@@ -36,7 +39,8 @@ mod type0;
 mod util;
 
 use crate::blocks::*;
-use crate::kernels::{as_blocks, Kernels, TypeKernels};
+use crate::kernels::{as_blocks, GemmFn, Kernels, TypeKernels};
+use crate::matmul::BatchKernels;
 use gemm::{run as gemm_run, type_kernels, Tiles};
 use gguf::GgmlType;
 use half::{bf16, f16};
@@ -60,6 +64,40 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(F32, F32, f32, f32, dot: float::f32_dot::dot, tile: f32_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f32));
     k.set(type_kernels!(F16, F16, f16, f16, dot: float::f16_dot::dot, tile: f16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f16));
     k.set(type_kernels!(BF16, BF16, bf16, bf16, dot: float::bf16_dot::dot, tile: bf16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_bf16));
+
+    // llama.cpp's batched K-quant orders (see `lanes`).
+    macro_rules! lanes_gemm {
+        ($ty:ident, $W:ty, $tile:path) => {{
+            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+                use $tile as t;
+                let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
+                    c8: t::<1, 8>,
+                    c4: t::<2, 4>,
+                    c4_1: t::<1, 4>,
+                    c2: t::<4, 2>,
+                    c2_1: t::<1, 2>,
+                    c1: t::<8, 1>,
+                    c1_1: t::<1, 1>,
+                };
+                lanes::run(&tiles, GgmlType::$ty, n, w, nr, x, nc, out, stride)
+            }
+            gemm as GemmFn
+        }};
+    }
+    let tiled = |t: GemmFn| BatchKernels { tiled: Some(t), ..Default::default() };
+    k.set_batch(GgmlType::Q2_K, tiled(lanes_gemm!(Q2_K, BlockQ2K, lanes::q2_k::tile)));
+    k.set_batch(GgmlType::Q3_K, tiled(lanes_gemm!(Q3_K, BlockQ3K, lanes::q3_k::tile)));
+    k.set_batch(GgmlType::Q5_K, tiled(lanes_gemm!(Q5_K, BlockQ5K, lanes::q5_k::tile)));
+    k.set_batch(GgmlType::Q6_K, tiled(lanes_gemm!(Q6_K, BlockQ6K, lanes::q6_k::tile)));
+    k.set_batch(
+        GgmlType::Q4_K,
+        BatchKernels {
+            tiled: Some(lanes_gemm!(Q4_K, BlockQ4K, lanes::q4_k::tile)),
+            repack_gemm: Some(lanes_gemm!(Q4_K, BlockQ4K, q4_k::gemm4_tile)),
+            repack_gemv: Some(lanes_gemm!(Q4_K, BlockQ4K, q4_k::tile)),
+            ..Default::default()
+        },
+    );
 
     macro_rules! quantizer {
         ($B:ty, $f:path) => {{

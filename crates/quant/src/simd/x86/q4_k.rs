@@ -3,8 +3,11 @@
 //! accumulators, per super-block
 //! `acc = fma(f32(isum), d * d8, acc)` and `acc_min = fma(f32(imin), dmin * d8, acc_min)`
 //! with `isum = sum_j sc_j * (q . q8)_j` and `imin = sum_j m_j * bsum32_j` exact integers;
-//! the result is `acc - acc_min`. The code is ours; only the order is ggml's.
+//! the result is `acc - acc_min`. Its 4-token gemm (`ggml_gemm_q4_K_8x8_q8_K`) does the same
+//! per 64 elements (`gemm4_tile`). The code is ours; only the order is ggml's.
 
+use super::kquants::q4_k as kq;
+use super::lanes::{spread, unspread};
 use super::util::*;
 use crate::blocks::{BlockQ4K, BlockQ8K, QK_K};
 use std::arch::x86_64::*;
@@ -42,69 +45,78 @@ pub fn dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     acc - acc_min
 }
 
-/// R weight rows x C activation rows (R * C <= 8): outputs in the lanes of one accumulator
-/// pair, lane `r * C + c`, each updated with exactly `dot`'s per-output operations.
+/// Four i32 lanes (chunks 0..4) for each of eight outputs, as four vectors of eight lanes
+/// (one per chunk, lane = output).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn transpose_8x4(m: [__m128i; 8]) -> [__m256i; 4] {
+    let v: [__m256i; 4] = std::array::from_fn(|o| _mm256_set_m128i(m[o + 4], m[o]));
+    let (t0, t1) = (_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    let (t2, t3) = (_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    [_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)]
+}
+
+/// R weight rows x C activation rows (R * C <= 8) in the repacked kernels' order with the
+/// float terms added every `STEP` slices of 32 (8: the gemv, 2: the 4-token gemm): outputs in
+/// the lanes of one accumulator pair, lane `r * C + c`, each updated with exactly the
+/// per-output operations of [`crate::emulate::kquant::repack_gemv_dot_q4_k`] /
+/// [`crate::emulate::kquant::repack_gemm_dot_q4_k`].
+#[target_feature(enable = "avx2,fma,f16c")]
+fn repack_tile<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+    const { assert!(R * C <= 8 && (STEP == 2 || STEP == 8)) };
+    let nb = x[0].len();
+    assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb));
+    let (mut acc, mut acc_min) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for b in 0..nb {
+        let wb: [&BlockQ4K; R] = std::array::from_fn(|r| &w[r][b]);
+        let xb: [&BlockQ8K; C] = std::array::from_fn(|c| &x[c][b]);
+        let preps: [(__m256i, __m128i); R] = std::array::from_fn(|r| kq::prep(wb[r]));
+        let (d, d8) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
+        let (dmin, _) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].dmin)), [0f32; C]);
+        let (dd, dm) = (_mm256_mul_ps(d, d8), _mm256_mul_ps(dmin, d8));
+        // Per output, the mins of sub-blocks 2i, 2i+1 times their sums, lane i (exact).
+        let mut mins = [_mm_setzero_si128(); 8];
+        for c in 0..C {
+            let bs = bsums32(&xb[c].bsums);
+            for r in 0..R {
+                mins[r * C + c] = _mm_madd_epi16(preps[r].1, bs);
+            }
+        }
+        let chunk_mins: [__m256i; 4] = if STEP == 8 {
+            let mut total = [_mm256_setzero_si256(); 8];
+            for o in 0..8 {
+                total[o] = _mm256_zextsi128_si256(mins[o]);
+            }
+            [hsum_i32_x8(total), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()]
+        } else {
+            transpose_8x4(mins)
+        };
+        for (j, k0) in (0..QK_K / 32).step_by(STEP).enumerate() {
+            let sumi = kq::sumi(wb, &preps, xb, k0, k0 + STEP);
+            let mut v = [_mm256_setzero_si256(); 8];
+            for r in 0..R {
+                for c in 0..C {
+                    v[r * C + c] = sumi[r][c];
+                }
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(v)), dd, acc);
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(chunk_mins[j]), dm, acc_min);
+        }
+    }
+    unspread(_mm256_sub_ps(acc, acc_min))
+}
+
+/// The gemv's order (`ggml_gemv_q4_K_8x8_q8_K`): `dot` for every output.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-    const { assert!(R * C <= 8) };
     if R * C == 1 {
         return [[dot(w[0], x[0]); C]; R];
     }
-    let nb = x[0].len();
-    for wr in &w {
-        assert_eq!(wr.len(), nb);
-    }
-    for xr in &x {
-        assert_eq!(xr.len(), nb);
-    }
-    let (mut acc, mut acc_min) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-    for b in 0..nb {
-        let mut sm = [(_mm256_setzero_si256(), _mm_setzero_si128()); R];
-        for r in 0..R {
-            sm[r] = k4_prep(&w[r][b].scales);
-        }
-        let mut sumi = [_mm256_setzero_si256(); 8];
-        for k in 0..QK_K / 32 {
-            let mut q8 = [_mm256_setzero_si256(); C];
-            for c in 0..C {
-                q8[c] = ld_i8(&x[c][b].qs, 32 * k);
-            }
-            for r in 0..R {
-                let q = slice(&w[r][b], k);
-                let sc = k4_slice_scale(sm[r].0, k);
-                for c in 0..C {
-                    let p = _mm256_maddubs_epi16(q, q8[c]);
-                    sumi[r * C + c] = _mm256_add_epi32(sumi[r * C + c], _mm256_madd_epi16(p, sc));
-                }
-            }
-        }
-        let mut dd = [0f32; 8];
-        let mut dm = [0f32; 8];
-        let mut mins = [_mm256_setzero_si256(); 8];
-        let mut bs = [_mm_setzero_si128(); C];
-        for c in 0..C {
-            bs[c] = bsums32(&x[c][b].bsums);
-        }
-        for r in 0..R {
-            let (d, dmin) = (h2f(w[r][b].d), h2f(w[r][b].dmin));
-            for c in 0..C {
-                let yd = x[c][b].d;
-                dd[r * C + c] = d * yd;
-                dm[r * C + c] = dmin * yd;
-                mins[r * C + c] = _mm256_zextsi128_si256(_mm_madd_epi16(sm[r].1, bs[c]));
-            }
-        }
-        let s = _mm256_cvtepi32_ps(hsum_i32_x8(sumi));
-        acc = _mm256_fmadd_ps(s, ld_f32(&dd, 0), acc);
-        acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(mins)), ld_f32(&dm, 0), acc_min);
-    }
-    let mut lanes = [0f32; 8];
-    st_f32(&mut lanes, 0, _mm256_sub_ps(acc, acc_min));
-    let mut out = [[0f32; C]; R];
-    for r in 0..R {
-        for c in 0..C {
-            out[r][c] = lanes[r * C + c];
-        }
-    }
-    out
+    repack_tile::<8, R, C>(w, x)
+}
+
+/// The 4-token gemm's order (`ggml_gemm_q4_K_8x8_q8_K`): float terms per 64 elements.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn gemm4_tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+    repack_tile::<2, R, C>(w, x)
 }

@@ -1,0 +1,182 @@
+//! llama.cpp's batched K-quant orders on AVX2, with the outputs of a tile in vector lanes.
+//!
+//! Both orders keep one or two f32 accumulators per output and add the exact integer sums
+//! of a super-block (or part of one) to them with a few scalar-shaped float operations, so a
+//! tile of R x C = 8 outputs (R weight rows, C tokens) keeps its accumulators in the lanes of
+//! one vector, lane `r * C + c`, and each lane sees exactly the operations of the scalar
+//! definition in [`crate::emulate::kquant`]:
+//! - tiled (`tiled/tiled-kernel.cpp`, `tiled_run_microtile_avx2`, for 8+ tokens of
+//!   Q2_K..Q6_K): per super-block `r = d * s1`, `r = fma(-dmin, s2, r)` for types with mins,
+//!   `acc = fma(r, d8, acc)`;
+//! - repacked Q4_K (`arch/x86/repack.cpp`): `q4_k::tile` for the gemv's order and
+//!   `q4_k::gemm4_tile` for the 4-token gemm's (see [`super::q4_k`]).
+//!
+//! Each weight super-block is decoded once per tile and reused for its C tokens (the integer
+//! core is [`super::kquants`]'s `sumi`); `run` walks a batch in tiles of 1x8, then 2x4, 4x2
+//! and 8x1 for the leftover tokens.
+
+use super::gemm::Tile;
+use super::util::*;
+use crate::blocks::*;
+use crate::kernels::as_blocks;
+use bytemuck::Pod;
+use gguf::GgmlType;
+use std::arch::x86_64::*;
+
+/// Row factors (weight `d`, `dmin`, one per row) and column factors (`d8`, one per token)
+/// spread over the lanes of an R x C tile: lane `r * C + c`; lanes past R * C are zero.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn spread<const R: usize, const C: usize>(rows: [f32; R], cols: [f32; C]) -> (__m256, __m256) {
+    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+    for r in 0..R {
+        for c in 0..C {
+            a[r * C + c] = rows[r];
+            b[r * C + c] = cols[c];
+        }
+    }
+    (ld_f32(&a, 0), ld_f32(&b, 0))
+}
+
+/// The lanes of a tile's accumulator as `[[f32; C]; R]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn unspread<const R: usize, const C: usize>(acc: __m256) -> [[f32; C]; R] {
+    let mut lanes = [0f32; 8];
+    st_f32(&mut lanes, 0, acc);
+    std::array::from_fn(|r| std::array::from_fn(|c| lanes[r * C + c]))
+}
+
+/// Generates `tile::<R, C>` in the tiled kernel's order for one k-quant of
+/// [`super::kquants`]; `dmin` reads the block's `dmin` (types with mins).
+macro_rules! tiled {
+    ($name:ident, $W:ty, has_min: $has_min:literal, dmin: |$b:ident| $dmin:expr) => {
+        pub(super) mod $name {
+            use super::*;
+            use crate::simd::x86::kquants::$name as kq;
+
+            #[inline]
+            #[target_feature(enable = "avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            fn dmin($b: &$W) -> f32 {
+                $dmin
+            }
+
+            /// R weight rows x C tokens (R * C <= 8), each output exactly
+            /// [`crate::emulate::kquant::tiled_dot`].
+            #[target_feature(enable = "avx2,fma,f16c")]
+            pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+                const { assert!(R * C <= 8) };
+                let nb = x[0].len();
+                assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb));
+                let mut acc = _mm256_setzero_ps();
+                for b in 0..nb {
+                    let wb: [&$W; R] = std::array::from_fn(|r| &w[r][b]);
+                    let xb: [&BlockQ8K; C] = std::array::from_fn(|c| &x[c][b]);
+                    let preps = std::array::from_fn(|r| kq::prep(wb[r]));
+                    let sumi = kq::sumi(wb, &preps, xb, 0, QK_K / 32);
+                    let (mut s1, mut s2) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
+                    for r in 0..R {
+                        for c in 0..C {
+                            (s1[r * C + c], s2[r * C + c]) = kq::tiled_terms(sumi[r][c], wb[r], &preps[r], xb[c]);
+                        }
+                    }
+                    let (d, d8) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
+                    let mut res = _mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum_i32_x8(s1)));
+                    if $has_min {
+                        let (dm, _) = spread::<R, C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; C]);
+                        // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
+                        res = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(hsum_i32_x8(s2)), res);
+                    }
+                    acc = _mm256_fmadd_ps(res, d8, acc);
+                }
+                unspread(acc)
+            }
+        }
+    };
+}
+
+tiled!(q2_k, BlockQ2K, has_min: true, dmin: |b| h2f(b.dmin));
+tiled!(q3_k, BlockQ3K, has_min: false, dmin: |b| 0.0);
+tiled!(q4_k, BlockQ4K, has_min: true, dmin: |b| h2f(b.dmin));
+tiled!(q5_k, BlockQ5K, has_min: true, dmin: |b| h2f(b.dmin));
+tiled!(q6_k, BlockQ6K, has_min: false, dmin: |b| 0.0);
+
+/// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows.
+pub(super) struct LaneTiles<W: 'static> {
+    pub c8: Tile<W, BlockQ8K, 1, 8>,
+    pub c4: Tile<W, BlockQ8K, 2, 4>,
+    pub c4_1: Tile<W, BlockQ8K, 1, 4>,
+    pub c2: Tile<W, BlockQ8K, 4, 2>,
+    pub c2_1: Tile<W, BlockQ8K, 1, 2>,
+    pub c1: Tile<W, BlockQ8K, 8, 1>,
+    pub c1_1: Tile<W, BlockQ8K, 1, 1>,
+}
+
+/// Rows `0..nr` times the C tokens `xs`, by R-row tiles then single rows; outputs of token
+/// `j` go to `out[(c0 + j) * stride + row]`.
+#[allow(clippy::too_many_arguments)]
+fn cols<'a, W, const R: usize, const C: usize>(
+    big: Tile<W, BlockQ8K, R, C>,
+    one: Tile<W, BlockQ8K, 1, C>,
+    wrow: &dyn Fn(usize) -> &'a [W],
+    xs: [&[BlockQ8K]; C],
+    nr: usize,
+    out: &mut [f32],
+    stride: usize,
+    c0: usize,
+) {
+    let mut r = 0;
+    while r + R <= nr {
+        // SAFETY: lane tiles are installed only by avx2_table, after detecting AVX2+FMA+F16C.
+        let o = unsafe { big(std::array::from_fn(|i| wrow(r + i)), xs) };
+        for (i, orow) in o.iter().enumerate() {
+            for (j, &v) in orow.iter().enumerate() {
+                out[(c0 + j) * stride + r + i] = v;
+            }
+        }
+        r += R;
+    }
+    while r < nr {
+        // SAFETY: as above.
+        let o = unsafe { one([wrow(r)], xs) };
+        for (j, &v) in o[0].iter().enumerate() {
+            out[(c0 + j) * stride + r] = v;
+        }
+        r += 1;
+    }
+}
+
+/// `out[c * stride + r] = w row r . x row c` for r < nr, c < nc (a [`crate::kernels::GemmFn`]).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+    let wrb = ty.row_bytes(n).expect("whole blocks");
+    let xrb = GgmlType::Q8_K.row_bytes(n).expect("whole blocks");
+    assert_eq!(w.len(), nr * wrb, "{ty} batched gemm: weight bytes for {nr} rows of {n}");
+    assert_eq!(x.len(), nc * xrb, "{ty} batched gemm: Q8_K bytes for {nc} rows of {n}");
+    if nr == 0 || nc == 0 {
+        return;
+    }
+    assert!(out.len() >= (nc - 1) * stride + nr, "{ty} batched gemm: output too small");
+    let (wb, xb) = (as_blocks::<W>(w), as_blocks::<BlockQ8K>(x));
+    let nbk = n / QK_K;
+    let wrow = |r: usize| &wb[r * nbk..(r + 1) * nbk];
+    let xrow = |c: usize| &xb[c * nbk..(c + 1) * nbk];
+    let mut c = 0;
+    while c < nc {
+        let left = nc - c;
+        if left >= 8 {
+            cols(t.c8, t.c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
+            c += 8;
+        } else if left >= 4 {
+            cols(t.c4, t.c4_1, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
+            c += 4;
+        } else if left >= 2 {
+            cols(t.c2, t.c2_1, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
+            c += 2;
+        } else {
+            cols(t.c1, t.c1_1, &wrow, [xrow(c)], nr, out, stride, c);
+            c += 1;
+        }
+    }
+}
