@@ -224,67 +224,11 @@ scalar_type!(s_q4_1, Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, crate::emulate::vec_dot_q
 scalar_type!(s_q5_0, Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, crate::emulate::vec_dot_q5_0_q8_0, r::dequantize_row_q5_0);
 scalar_type!(s_q5_1, Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, crate::emulate::vec_dot_q5_1_q8_1, r::dequantize_row_q5_1);
 scalar_type!(s_q8_0, Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, crate::emulate::vec_dot_q8_0_q8_0, r::dequantize_row_q8_0);
-scalar_type!(s_q2_k, Q2_K, Q8_K, BlockQ2K, BlockQ8K, r::vec_dot_q2_k_q8_k, r::dequantize_row_q2_k);
-scalar_type!(s_q3_k, Q3_K, Q8_K, BlockQ3K, BlockQ8K, r::vec_dot_q3_k_q8_k, r::dequantize_row_q3_k);
-scalar_type!(s_q4_k, Q4_K, Q8_K, BlockQ4K, BlockQ8K, r::vec_dot_q4_k_q8_k, r::dequantize_row_q4_k);
-scalar_type!(s_q5_k, Q5_K, Q8_K, BlockQ5K, BlockQ8K, r::vec_dot_q5_k_q8_k, r::dequantize_row_q5_k);
+scalar_type!(s_q2_k, Q2_K, Q8_K, BlockQ2K, BlockQ8K, crate::emulate::kdot::vec_dot_q2_k_q8_k, r::dequantize_row_q2_k);
+scalar_type!(s_q3_k, Q3_K, Q8_K, BlockQ3K, BlockQ8K, crate::emulate::kdot::vec_dot_q3_k_q8_k, r::dequantize_row_q3_k);
+scalar_type!(s_q4_k, Q4_K, Q8_K, BlockQ4K, BlockQ8K, crate::emulate::kdot::vec_dot_q4_k_q8_k, r::dequantize_row_q4_k);
+scalar_type!(s_q5_k, Q5_K, Q8_K, BlockQ5K, BlockQ8K, crate::emulate::kdot::vec_dot_q5_k_q8_k, r::dequantize_row_q5_k);
 scalar_type!(s_q6_k, Q6_K, Q8_K, BlockQ6K, BlockQ8K, crate::emulate::vec_dot_q6_k_q8_k, r::dequantize_row_q6_k);
-
-/// A byte-level gemm from a per-pair dot product over blocks: one call per (row, token).
-macro_rules! pair_gemm {
-    ($name:ident, $wty:ident, $wblock:ty, $xty:ident, $xblock:ty, $dot:expr) => {
-        fn $name(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
-            let wb = GgmlType::$wty.row_bytes(n).expect("whole blocks");
-            let xb = GgmlType::$xty.row_bytes(n).expect("whole blocks");
-            for c in 0..nc {
-                let xr = as_blocks::<$xblock>(&x[c * xb..(c + 1) * xb]);
-                for r in 0..nr {
-                    out[c * stride + r] = $dot(&as_blocks::<$wblock>(&w[r * wb..(r + 1) * wb]), &xr);
-                }
-            }
-        }
-    };
-}
-
-mod scalar_batch {
-    use super::*;
-    use crate::emulate::kquant::*;
-
-    macro_rules! tiled {
-        ($name:ident, $wty:ident, $wblock:ty, $view:ident, $has_min:expr) => {
-            pair_gemm!($name, $wty, $wblock, Q8_K, BlockQ8K, |x: &[$wblock], y: &[BlockQ8K]| tiled_dot(
-                x.iter().zip(y).map(|(a, b)| ($view(a), *b)),
-                $has_min
-            ));
-        };
-    }
-    tiled!(tiled_q2_k, Q2_K, BlockQ2K, kblock_q2_k, true);
-    tiled!(tiled_q3_k, Q3_K, BlockQ3K, kblock_q3_k, false);
-    tiled!(tiled_q4_k, Q4_K, BlockQ4K, kblock_q4_k, true);
-    tiled!(tiled_q5_k, Q5_K, BlockQ5K, kblock_q5_k, true);
-    tiled!(tiled_q6_k, Q6_K, BlockQ6K, kblock_q6_k, false);
-    pair_gemm!(repack_gemv_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemv_dot_q4_k);
-    pair_gemm!(repack_gemm_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemm_dot_q4_k);
-
-    /// llama.cpp's batched orders, in scalar code (the truth the SIMD versions match).
-    pub fn install(k: &mut Kernels) {
-        use crate::matmul::BatchKernels;
-        let tiled = |t: GemmFn| BatchKernels { tiled: Some(t), ..Default::default() };
-        k.set_batch(GgmlType::Q2_K, tiled(tiled_q2_k));
-        k.set_batch(GgmlType::Q3_K, tiled(tiled_q3_k));
-        k.set_batch(GgmlType::Q5_K, tiled(tiled_q5_k));
-        k.set_batch(GgmlType::Q6_K, tiled(tiled_q6_k));
-        k.set_batch(
-            GgmlType::Q4_K,
-            BatchKernels {
-                tiled: Some(tiled_q4_k),
-                repack_gemm: Some(repack_gemm_q4_k),
-                repack_gemv: Some(repack_gemv_q4_k),
-                ..Default::default()
-            },
-        );
-    }
-}
 
 /// Activation-only formats have no dot product; they only dequantize.
 macro_rules! activation_only {
@@ -348,7 +292,7 @@ pub fn scalar() -> Kernels {
         (GgmlType::Q8_K, quantize_via_reference::<15>),
     ];
     let mut k = Kernels { level: Level::Scalar, types, quantize, dot_f32: crate::emulate::dot_f32, fma_row: fma_row_scalar, batch: Vec::new() };
-    scalar_batch::install(&mut k);
+    crate::emulate::table::install(&mut k);
     k
 }
 

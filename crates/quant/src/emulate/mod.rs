@@ -17,7 +17,9 @@
 
 use crate::blocks::*;
 
+pub mod kdot;
 pub mod kquant;
+pub(crate) mod table;
 
 /// ggml's `hsum_float_8`: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
 #[inline]
@@ -69,6 +71,21 @@ pub fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
         fma_lanes(&mut acc, d0 * d1, &q);
     }
     hsum8(&acc) + summs
+}
+
+/// ggml-cpu x86 `ggml_gemv_q4_0_8x8_q8_0` and `ggml_gemm_q4_0_8x8_q8_0` (arch/x86/repack.cpp,
+/// `gemv_q4_b32_8x8_q8_0_lut_avx` / `gemm_q4_b32_8x8_q8_0_lut_avx`): the order of repacked
+/// Q4_0 weights, for single tokens and groups of 4 alike. One f32 accumulator per output and
+/// per block `acc = fma(f32(isum), dw * dx, acc)`, `isum` the exact integer dot product of the
+/// block (codes `q - 8`); no horizontal float sum.
+pub fn repack_dot_q4_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
+    let mut acc = 0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let q = unpack_nibbles(&xb.qs);
+        let isum: i32 = (0..32).map(|i| (q[i] - 8) * yb.qs[i] as i32).sum();
+        acc = (isum as f32).mul_add(xb.d.to_f32() * yb.d.to_f32(), acc);
+    }
+    acc
 }
 
 /// ggml-cpu x86 `ggml_vec_dot_q8_0_q8_0` (AVX2).

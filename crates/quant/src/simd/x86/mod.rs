@@ -5,8 +5,8 @@
 //! - `quantize`: activation quantizers (Q8_0, Q8_1, Q8_K, F16), byte-identical;
 //! - `type0`: Q4_1, Q5_0, Q5_1, Q8_0 (`ggml_vec_dot_*` order); `q4_0`: Q4_0 (repacked
 //!   gemv order, which is what llama.cpp runs for Q4_0 on AVX2);
-//! - `kquants`: Q2_K, Q3_K, Q5_K, Q6_K (`ggml_vec_dot_*` order); `q4_k`: Q4_K (repacked
-//!   gemv order);
+//! - `kquants`: Q2_K..Q6_K (`ggml_vec_dot_*` order); `q4_k`: Q4_K in the repacked gemv and
+//!   gemm orders (what llama.cpp runs for Q4_K tensors with rows % 8 == 0);
 //! - `float`: F32, F16, BF16 (`ggml_vec_dot_f32/f16/bf16` order);
 //! - `dequant`: row dequantization for every weight type, bit-identical;
 //! - `gemm`: the register-tiled driver; every type's gemm equals its vec_dot bit for bit;
@@ -16,9 +16,9 @@
 //! - `util`: shared unpacking helpers.
 //!
 //! Tile shapes `(R, C, R1)` below: R weight rows x C activation columns for batches, R1 rows
-//! for a single column (decode). Q4_0/Q4_K keep one float accumulator per output, so their
-//! tiles hold R*C <= 8 outputs in the lanes of one vector; the others keep a vector per
-//! output and use small tiles to stay within the 16 ymm registers.
+//! for a single column (decode). Q4_0 (like the batched orders in `lanes`) keeps one float
+//! accumulator per output, so its tiles hold R*C <= 8 outputs in the lanes of one vector; the
+//! others keep a vector per output and use small tiles to stay within the 16 ymm registers.
 //!
 //! Batches: llama.cpp's batched kernels add their floats in orders of their own (the tiled
 //! K-quant kernel per super-block; the repacked Q4_K gemm per 64 elements), so they are
@@ -57,7 +57,7 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, dot: type0::q8_0::dot, tile: q8_0_tile, shape: (2, 4, 4), deq: dequant::dequantize_row_q8_0));
     k.set(type_kernels!(Q2_K, Q8_K, BlockQ2K, BlockQ8K, dot: kquants::q2_k::dot, tile: q2_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q2_k));
     k.set(type_kernels!(Q3_K, Q8_K, BlockQ3K, BlockQ8K, dot: kquants::q3_k::dot, tile: q3_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q3_k));
-    k.set(type_kernels!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, dot: q4_k::dot, tile: q4_k_tile, shape: (4, 2, 8), deq: dequant::dequantize_row_q4_k));
+    k.set(type_kernels!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, dot: kquants::q4_k::dot, tile: q4_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q4_k));
     k.set(type_kernels!(Q5_K, Q8_K, BlockQ5K, BlockQ8K, dot: kquants::q5_k::dot, tile: q5_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q5_k));
     k.set(type_kernels!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, dot: kquants::q6_k::dot, tile: q6_k_tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q6_k));
 
@@ -98,6 +98,9 @@ pub(crate) fn install(k: &mut Kernels) {
             ..Default::default()
         },
     );
+    // Repacked Q4_0: gemm and gemv add their floats alike, in the order of `q4_0`'s gemm.
+    let q4_0 = k.get(GgmlType::Q4_0).gemm;
+    k.set_batch(GgmlType::Q4_0, BatchKernels { repack_gemm: Some(q4_0), repack_gemv: Some(q4_0), ..Default::default() });
 
     macro_rules! quantizer {
         ($B:ty, $f:path) => {{
@@ -135,7 +138,7 @@ use kquants::q3_k::tile as q3_k_tile;
 use kquants::q5_k::tile as q5_k_tile;
 use kquants::q6_k::tile as q6_k_tile;
 use q4_0::tile as q4_0_tile;
-use q4_k::tile as q4_k_tile;
+use kquants::q4_k::tile as q4_k_tile;
 use type0::q4_1::tile as q4_1_tile;
 use type0::q5_0::tile as q5_0_tile;
 use type0::q5_1::tile as q5_1_tile;
