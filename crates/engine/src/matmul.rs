@@ -70,7 +70,7 @@ impl Matmul<'_> {
         let wb = w.bytes(self.file);
         let rb = w.row_bytes();
         // llama.cpp's kernel for this type and batch size (tokens past n_main use the tail).
-        let plan = k.plan(w.ty, n, w.repacked);
+        let plan = k.plan(w.ty, rows, n, w.repacked);
         let chunk = chunk_rows(rows, self.pool.n_threads());
         let out = DisjointMut::new(out);
         self.pool.parallel_for(rows, chunk, &|r0, r1| {

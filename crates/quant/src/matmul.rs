@@ -47,9 +47,11 @@ impl Kernels {
         self.batch(ty).repack_gemm.is_some() && rows % 8 == 0
     }
 
-    /// The kernels llama.cpp would use for weights of type `ty` times `n` tokens; `repacked`
-    /// as [`Kernels::repacks`] says for the tensor.
-    pub fn plan(&self, ty: GgmlType, n: usize, repacked: bool) -> BatchPlan {
+    /// The kernels llama.cpp would use for weights of type `ty` with `rows` rows (the whole
+    /// tensor) times `n` tokens; `repacked` as [`Kernels::repacks`] says for the tensor.
+    /// tinyBLAS declines a weight whose row count is not a multiple of 4 (`tinyBLAS::matmul`
+    /// in sgemm.cpp), and ggml then runs `vec_dot`.
+    pub fn plan(&self, ty: GgmlType, rows: usize, n: usize, repacked: bool) -> BatchPlan {
         let e = self.get(ty);
         let b = self.batch(ty);
         if let (Some(gemm), Some(gemv)) = (b.repack_gemm, b.repack_gemv) {
@@ -61,7 +63,7 @@ impl Kernels {
             e.gemm
         } else if let (Some(t), true) = (b.tiled, n >= TILED_MIN_BATCH) {
             t
-        } else if let Some(t) = b.tinyblas {
+        } else if let (Some(t), true) = (b.tinyblas, rows % 4 == 0) {
             t
         } else {
             e.gemm
@@ -91,7 +93,7 @@ pub fn matmul_single_thread(
     for t in 0..n {
         k.quantize_row(vt, &x[t * cols..(t + 1) * cols], &mut act[t * xb..(t + 1) * xb]);
     }
-    let plan = k.plan(ty, n, repacked);
+    let plan = k.plan(ty, rows, n, repacked);
     (plan.main)(cols, w, rows, &act[..plan.n_main * xb], plan.n_main, &mut out[..plan.n_main * rows], rows);
     let rest = n - plan.n_main;
     if rest > 0 {

@@ -20,6 +20,7 @@ use crate::blocks::*;
 pub mod kdot;
 pub mod kquant;
 pub(crate) mod table;
+pub mod tinyblas;
 
 /// ggml's `hsum_float_8`: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
 #[inline]

@@ -7,6 +7,7 @@ use crate::blocks::*;
 use crate::kernels::{as_blocks, GemmFn, Kernels};
 use crate::matmul::BatchKernels;
 use gguf::GgmlType;
+use half::{bf16, f16};
 
 /// A byte-level gemm from a per-pair dot product over blocks: one call per (row, token).
 macro_rules! pair_gemm {
@@ -40,6 +41,9 @@ tiled!(tiled_q6_k, Q6_K, BlockQ6K, kblock_q6_k, false);
 pair_gemm!(repack_gemv_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemv_dot_q4_k);
 pair_gemm!(repack_gemm_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemm_dot_q4_k);
 pair_gemm!(repack_q4_0, Q4_0, BlockQ4_0, Q8_0, BlockQ8_0, super::repack_dot_q4_0);
+pair_gemm!(tinyblas_f32, F32, f32, F32, f32, super::tinyblas::tinyblas_dot_f32);
+pair_gemm!(tinyblas_f16, F16, f16, F16, f16, super::tinyblas::tinyblas_dot_f16);
+pair_gemm!(tinyblas_bf16, BF16, bf16, BF16, bf16, super::tinyblas::tinyblas_dot_bf16);
 
 /// Installs llama.cpp's batched orders, in scalar code, into the scalar table.
 pub(crate) fn install(k: &mut Kernels) {
@@ -59,4 +63,8 @@ pub(crate) fn install(k: &mut Kernels) {
     );
     // Repacked Q4_0: the 4-token gemm adds its floats exactly as the gemv does.
     k.set_batch(GgmlType::Q4_0, BatchKernels { repack_gemm: Some(repack_q4_0), repack_gemv: Some(repack_q4_0), ..Default::default() });
+    let tinyblas = |t: GemmFn| BatchKernels { tinyblas: Some(t), ..Default::default() };
+    k.set_batch(GgmlType::F32, tinyblas(tinyblas_f32));
+    k.set_batch(GgmlType::F16, tinyblas(tinyblas_f16));
+    k.set_batch(GgmlType::BF16, tinyblas(tinyblas_bf16));
 }

@@ -12,13 +12,13 @@ use std::arch::x86_64::*;
 /// Eight consecutive elements as f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn ld8_f32(s: &[f32], i: usize) -> __m256 {
+pub(super) fn ld8_f32(s: &[f32], i: usize) -> __m256 {
     ld_f32(s, i)
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn ld8_f16(s: &[f16], i: usize) -> __m256 {
+pub(super) fn ld8_f16(s: &[f16], i: usize) -> __m256 {
     let v = &s[i..i + 8];
     // SAFETY: v is 8 f16 = 16 readable bytes; unaligned load.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(v.as_ptr() as *const __m128i) })
@@ -26,7 +26,7 @@ fn ld8_f16(s: &[f16], i: usize) -> __m256 {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn ld8_bf16(s: &[bf16], i: usize) -> __m256 {
+pub(super) fn ld8_bf16(s: &[bf16], i: usize) -> __m256 {
     let v = &s[i..i + 8];
     // SAFETY: v is 8 bf16 = 16 readable bytes; unaligned load.
     let h = unsafe { _mm_loadu_si128(v.as_ptr() as *const __m128i) };

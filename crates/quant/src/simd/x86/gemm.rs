@@ -93,6 +93,20 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
     }
 }
 
+/// A byte-level [`crate::kernels::GemmFn`] running a type's tile function through [`run`]
+/// with shape `(R, C, R1)`.
+macro_rules! tiles_gemm {
+    ($ty:ident, $vt:ident, $W:ty, $X:ty, tile: $tile:path, shape: ($R:literal, $C:literal, $R1:literal)) => {{
+        fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+            use $tile as t;
+            let tiles: Tiles<$W, $X, $R, $C, $R1> = Tiles { rc: t::<$R, $C>, r1: t::<$R1, 1>, c1: t::<1, $C>, one: t::<1, 1> };
+            $crate::simd::x86::gemm_run(&tiles, (GgmlType::$ty, GgmlType::$vt), n, w, nr, x, nc, out, stride)
+        }
+        gemm as $crate::kernels::GemmFn
+    }};
+}
+pub(super) use tiles_gemm;
+
 /// Builds a [`crate::kernels::TypeKernels`] from a type's `dot`, `tile` and dequantizer, all
 /// `#[target_feature]` functions; the wrappers are the safe, byte-level table entries.
 macro_rules! type_kernels {

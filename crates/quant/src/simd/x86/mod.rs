@@ -7,7 +7,8 @@
 //!   gemv order, which is what llama.cpp runs for Q4_0 on AVX2);
 //! - `kquants`: Q2_K..Q6_K (`ggml_vec_dot_*` order); `q4_k`: Q4_K in the repacked gemv and
 //!   gemm orders (what llama.cpp runs for Q4_K tensors with rows % 8 == 0);
-//! - `float`: F32, F16, BF16 (`ggml_vec_dot_f32/f16/bf16` order);
+//! - `float`: F32, F16, BF16 (`ggml_vec_dot_f32/f16/bf16` order); `tinyblas`: the same types
+//!   in llamafile's tinyBLAS order (their batches);
 //! - `dequant`: row dequantization for every weight type, bit-identical;
 //! - `gemm`: the register-tiled driver; every type's gemm equals its vec_dot bit for bit;
 //! - `lanes`: llama.cpp's batched K-quant orders (the tiled kernel; with `q4_k`, the
@@ -35,13 +36,14 @@ mod lanes;
 mod q4_0;
 mod q4_k;
 mod quantize;
+mod tinyblas;
 mod type0;
 mod util;
 
 use crate::blocks::*;
 use crate::kernels::{as_blocks, GemmFn, Kernels, TypeKernels};
 use crate::matmul::BatchKernels;
-use gemm::{run as gemm_run, type_kernels, Tiles};
+use gemm::{run as gemm_run, tiles_gemm, type_kernels, Tiles};
 use gguf::GgmlType;
 use half::{bf16, f16};
 
@@ -101,6 +103,12 @@ pub(crate) fn install(k: &mut Kernels) {
     // Repacked Q4_0: gemm and gemv add their floats alike, in the order of `q4_0`'s gemm.
     let q4_0 = k.get(GgmlType::Q4_0).gemm;
     k.set_batch(GgmlType::Q4_0, BatchKernels { repack_gemm: Some(q4_0), repack_gemv: Some(q4_0), ..Default::default() });
+
+    // tinyBLAS, for batches of F32/F16/BF16 weights.
+    let tinyblas = |t: GemmFn| BatchKernels { tinyblas: Some(t), ..Default::default() };
+    k.set_batch(GgmlType::F32, tinyblas(tiles_gemm!(F32, F32, f32, f32, tile: tinyblas::f32_tb::tile, shape: (4, 3, 4))));
+    k.set_batch(GgmlType::F16, tinyblas(tiles_gemm!(F16, F16, f16, f16, tile: tinyblas::f16_tb::tile, shape: (4, 3, 4))));
+    k.set_batch(GgmlType::BF16, tinyblas(tiles_gemm!(BF16, BF16, bf16, bf16, tile: tinyblas::bf16_tb::tile, shape: (4, 3, 4))));
 
     macro_rules! quantizer {
         ($B:ty, $f:path) => {{
