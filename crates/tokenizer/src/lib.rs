@@ -19,6 +19,7 @@ mod stream;
 pub mod template;
 pub mod unicode;
 mod vocab;
+mod wpm;
 
 pub use stream::StreamDecoder;
 pub use template::{ChatTemplate, Message, TemplateSource};
@@ -42,7 +43,7 @@ pub mod attr {
 pub enum TokenizerError {
     #[error(transparent)]
     Gguf(#[from] gguf::GgufError),
-    #[error("unsupported tokenizer model {0:?}: this engine supports \"llama\" (SentencePiece BPE) and \"gpt2\" (byte-level BPE)")]
+    #[error("unsupported tokenizer model {0:?}: this engine supports \"llama\" (SentencePiece), \"gpt2\" (byte-level BPE), \"gemma4\" (SentencePiece-style BPE) and \"bert\" (WordPiece)")]
     UnknownModel(String),
     #[error("unknown pre-tokenizer {name:?} (tokenizer.ggml.pre); known pre-tokenizers: {known}")]
     UnknownPre { name: String, known: String },
@@ -60,6 +61,8 @@ pub enum VocabKind {
     Spm,
     /// Byte-level BPE: merge ranks and a regex pre-tokenizer.
     Bpe,
+    /// WordPiece (BERT): greedy longest match after a BERT normalizer.
+    Wpm,
 }
 
 /// A model's tokenizer, built from GGUF metadata.
@@ -82,6 +85,13 @@ pub struct Tokenizer {
     add_eos: bool,
     add_space_prefix: bool,
     clean_spaces: bool,
+    /// SentencePiece-style BPE (Gemma 4): spaces are written `▁`, tokens are raw UTF-8.
+    spm_style: bool,
+    /// Separator (`[SEP]`), appended by WordPiece with `add_special`.
+    sep: Option<u32>,
+    normalizer: wpm::Normalizer,
+    /// Longest token text, in bytes.
+    max_token_len: usize,
     pre_name: String,
     specials: Specials,
     bpe: Option<bpe::Bpe>,
@@ -209,12 +219,32 @@ impl Tokenizer {
                 let mut words = Vec::new();
                 let mut cache: FxMap<&str, (u32, u32)> = FxMap::default();
                 let mut cached: Vec<u32> = Vec::new();
+                let escaped: Vec<String> = match self.spm_style {
+                    true => frags
+                        .iter()
+                        .filter_map(|f| match f {
+                            Fragment::Text(t) => Some(t.replace(' ', "\u{2581}")),
+                            Fragment::Token(_) => None,
+                        })
+                        .collect(),
+                    false => Vec::new(),
+                };
+                let mut escaped = escaped.iter();
                 for f in &frags {
                     match *f {
                         Fragment::Text(t) => {
+                            let t = if self.spm_style { escaped.next().unwrap().as_str() } else { t };
                             pretokenize::split(&self.stages, t, &mut words);
                             for &(s, e) in &words {
                                 let w = &t[s..e];
+                                if self.spm_style && w.bytes().all(|b| b == b'\n') {
+                                    // A run of newlines that is a token stays whole (llama.cpp's
+                                    // Gemma 4 fix); otherwise it is merged like any word.
+                                    if let Some(id) = bpe.token(w.as_bytes()) {
+                                        out.push(id);
+                                        continue;
+                                    }
+                                }
                                 if let Some(&(a, b)) = cache.get(w) {
                                     out.extend_from_slice(&cached[a as usize..b as usize]);
                                     continue;
@@ -230,8 +260,19 @@ impl Tokenizer {
                     }
                 }
             }
+            VocabKind::Wpm => {
+                for f in &frags {
+                    match *f {
+                        Fragment::Text(t) => wpm::encode(self, t, self.normalizer, self.max_token_len, &mut out),
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+                if add_special {
+                    out.extend(self.sep);
+                }
+            }
         }
-        if add_special && self.add_eos {
+        if add_special && self.add_eos && self.kind != VocabKind::Wpm {
             out.extend(self.eos);
         }
         out

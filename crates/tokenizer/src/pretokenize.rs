@@ -18,6 +18,8 @@ pub(crate) enum Stage {
     Llama3 { digits: usize },
     /// `\p{N}`: every number code point on its own.
     Digits,
+    /// `[^\n]+|[\n]+`: runs of newlines and runs of anything else.
+    Newlines,
     Regex(Pattern),
 }
 
@@ -29,6 +31,10 @@ pub(crate) struct PreConfig {
     pub clean_spaces: bool,
     /// chatglm-bpe / glm4 have no BOS at all.
     pub no_bos: bool,
+    /// SentencePiece-style BPE (Gemma 4): spaces become `▁` before splitting, token texts are
+    /// raw UTF-8 instead of GPT-2's byte encoding, and a word of newlines that is a token is
+    /// that token.
+    pub spm_style: bool,
 }
 
 pub const GPT2_RE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
@@ -57,7 +63,7 @@ pub const KNOWN_PRE: &[&str] = &[
     "exaone", "minerva-7b", "mellum2", "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2",
     "hunyuan", "solar-open", "grok-2", "qwen35", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken",
     "chameleon", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2", "seed-coder", "bailingmoe", "bailingmoe2",
-    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka",
+    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka", "gemma4", "granite-embed-multi-311m",
 ];
 
 fn re(p: &str) -> Stage {
@@ -66,7 +72,8 @@ fn re(p: &str) -> Stage {
 
 /// Resolves a pre-tokenizer name; `Err` for a name not in [`KNOWN_PRE`].
 pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
-    let mut cfg = PreConfig { stages: vec![], ignore_merges: false, add_bos: false, clean_spaces: true, no_bos: false };
+    let mut cfg =
+        PreConfig { stages: vec![], ignore_merges: false, add_bos: false, clean_spaces: true, no_bos: false, spm_style: false };
     let no_clean = |c: &mut PreConfig| c.clean_spaces = false;
     cfg.stages = match name {
         "default" => vec![re(r"[\p{P}\$\+<=>\^~\|]+"), Stage::Gpt2, re(r"\p{N}+"), re("[0-9][0-9][0-9]")],
@@ -167,6 +174,11 @@ pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
             vec![re(r"\p{N}{1,3}"), re(MINICPM5_RE)]
         }
         "exaone-moe" => vec![re(EXAONE_MOE_RE)],
+        "gemma4" | "granite-embed-multi-311m" => {
+            cfg.spm_style = true;
+            cfg.add_bos = true;
+            vec![Stage::Newlines]
+        }
         "ufakzeka" => {
             no_clean(&mut cfg);
             vec![re(UFAKZEKA_RE)]
@@ -217,6 +229,7 @@ pub(crate) fn split(stages: &[Stage], text: &str, words: &mut Vec<(usize, usize)
                 Stage::Gpt2 => split_gpt2(cp, fl, &mut next),
                 Stage::Llama3 { digits } => split_llama3(cp, fl, *digits, &mut next),
                 Stage::Digits => split_digits(fl, &mut next),
+                Stage::Newlines => split_newlines(cp, &mut next),
                 Stage::Regex(p) => {
                     units.clear();
                     units.extend(cp.iter().map(|&c| p.unit(c)));
@@ -415,6 +428,17 @@ pub(crate) fn split_llama3(cp: &[u32], fl: &[Flags], digits: usize, out: &mut Ve
         pos += 1;
         e.add(pos);
     }
+}
+
+/// `[^\n]+|[\n]+`: alternating runs of newlines and of other characters.
+fn split_newlines(cp: &[u32], out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    for i in 1..cp.len() {
+        if (cp[i] == '\n' as u32) != (cp[i - 1] == '\n' as u32) {
+            e.add(i);
+        }
+    }
+    e.add(cp.len());
 }
 
 /// `\p{N}` as a split regex: each number code point is a word, the runs between are gap words.
