@@ -18,6 +18,7 @@ mod spm;
 mod stream;
 pub mod template;
 pub mod unicode;
+mod ugm;
 mod vocab;
 mod wpm;
 
@@ -43,7 +44,7 @@ pub mod attr {
 pub enum TokenizerError {
     #[error(transparent)]
     Gguf(#[from] gguf::GgufError),
-    #[error("unsupported tokenizer model {0:?}: this engine supports \"llama\" (SentencePiece), \"gpt2\" (byte-level BPE), \"gemma4\" (SentencePiece-style BPE) and \"bert\" (WordPiece)")]
+    #[error("unsupported tokenizer model {0:?}: this engine supports \"llama\" (SentencePiece), \"gpt2\" (byte-level BPE), \"gemma4\" (SentencePiece-style BPE), \"bert\" (WordPiece) and \"t5\" (Unigram)")]
     UnknownModel(String),
     #[error("unknown pre-tokenizer {name:?} (tokenizer.ggml.pre); known pre-tokenizers: {known}")]
     UnknownPre { name: String, known: String },
@@ -63,6 +64,8 @@ pub enum VocabKind {
     Bpe,
     /// WordPiece (BERT): greedy longest match after a BERT normalizer.
     Wpm,
+    /// Unigram (T5): the highest-scoring segmentation after SentencePiece's normalizer.
+    Ugm,
 }
 
 /// A model's tokenizer, built from GGUF metadata.
@@ -87,6 +90,7 @@ pub struct Tokenizer {
     clean_spaces: bool,
     /// SentencePiece-style BPE (Gemma 4): spaces are written `▁`, tokens are raw UTF-8.
     spm_style: bool,
+    ugm: Option<ugm::Ugm>,
     /// Separator (`[SEP]`), appended by WordPiece with `add_special`.
     sep: Option<u32>,
     normalizer: wpm::Normalizer,
@@ -269,6 +273,16 @@ impl Tokenizer {
                 }
                 if add_special {
                     out.extend(self.sep);
+                }
+            }
+            VocabKind::Ugm => {
+                let ugm = self.ugm.as_ref().expect("Unigram vocabulary");
+                let unk = self.unk.expect("Unigram vocabularies have an unknown token");
+                for f in &frags {
+                    match *f {
+                        Fragment::Text(t) => ugm.encode(t, &self.scores, &self.attrs, unk, &mut out),
+                        Fragment::Token(id) => out.push(id),
+                    }
                 }
             }
         }

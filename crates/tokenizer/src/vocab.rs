@@ -7,6 +7,7 @@ use gguf::{Array, GgufFile, Value};
 use crate::hash::TokenMap;
 use crate::pretokenize::{self, KNOWN_PRE};
 use crate::special::Specials;
+use crate::ugm::Ugm;
 use crate::wpm::Normalizer;
 use crate::unicode::char_to_byte;
 use crate::bpe::{Bpe, Encoding};
@@ -71,6 +72,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         "llama" => (VocabKind::Spm, Some(1u32), Some(2u32), Some(0u32)),
         "gpt2" => (VocabKind::Bpe, Some(11), Some(11), None),
         "bert" => (VocabKind::Wpm, Some(101), None, Some(100)),
+        "t5" => (VocabKind::Ugm, None, Some(1), Some(2)),
         // SentencePiece-style BPE: special ids only from the metadata.
         "gemma4" => {
             pre_name = "gemma4".into();
@@ -91,6 +93,12 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
             add_space_prefix = true;
             clean_spaces = false;
             add_bos = true;
+        }
+        VocabKind::Ugm => {
+            add_space_prefix = false;
+            clean_spaces = false;
+            add_bos = false;
+            add_eos = true;
         }
         VocabKind::Wpm => {
             add_space_prefix = false;
@@ -174,7 +182,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     // Special token ids: defaults out of range are disabled; metadata overrides when in range.
     let mut eot = None;
     let mut eom = None;
-    let mut pad = if kind == VocabKind::Wpm { Some(0) } else { None };
+    let mut pad = if matches!(kind, VocabKind::Wpm | VocabKind::Ugm) { Some(0) } else { None };
     let mut fim_pad = None;
     let mut fim_rep = None;
     let mut fim_sep = None;
@@ -222,6 +230,9 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     }
     if kind == VocabKind::Wpm && sep.is_none() {
         return Err(TokenizerError::Invalid("WordPiece vocabulary without a separator token".into()));
+    }
+    if kind == VocabKind::Ugm && unk.is_none() {
+        return Err(TokenizerError::Invalid("Unigram vocabulary without an unknown token".into()));
     }
     let lowercase = get_bool(f, "tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
     let strip_accents = get_bool(f, "tokenizer.ggml.normalizer.strip_accents")?.unwrap_or(lowercase);
@@ -315,6 +326,24 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let special_ids: Vec<u32> = (0..n as u32).filter(|&i| attrs[i as usize] & special_mask != 0).collect();
     let specials = Specials::new(&special_ids, &texts);
 
+    let ugm = if kind == VocabKind::Ugm {
+        let charsmap = match f.get("tokenizer.ggml.precompiled_charsmap") {
+            None => None,
+            Some(Value::Array(Array::U8(v))) => Some(v.clone()),
+            Some(Value::Array(Array::I8(v))) => Some(v.iter().map(|&b| b as u8).collect()),
+            Some(v) => {
+                return Err(TokenizerError::Invalid(format!(
+                    "tokenizer.ggml.precompiled_charsmap has type {}, expected an array of bytes",
+                    v.type_name()
+                )))
+            }
+        };
+        let remove_extra_ws = get_bool(f, "tokenizer.ggml.remove_extra_whitespaces")?.unwrap_or(false);
+        Some(Ugm::new(&texts, &attrs, &scores, charsmap.as_deref(), add_space_prefix, remove_extra_ws)?)
+    } else {
+        None
+    };
+
     let mut byte_tokens = [None; 256];
     if kind == VocabKind::Spm {
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
@@ -366,6 +395,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         add_space_prefix,
         clean_spaces,
         spm_style,
+        ugm,
         sep,
         normalizer,
         max_token_len,
