@@ -52,6 +52,8 @@ pub enum TokenizerError {
     Invalid(String),
     #[error("chat template: {0}")]
     Template(String),
+    #[error("chat messages: {0}")]
+    Messages(String),
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }
