@@ -7,7 +7,9 @@ For each .jinja file (default: llama.cpp's models/templates if found), a fixed c
 and eos_token "</s>" (vibrant takes them from tests/data/vocab/ggml-vocab-llama-spm.gguf, whose
 BOS/EOS texts they are). A template that raises in Python is reported as skipped.
 
-Usage: scripts/check-templates.py [-v] [--write-expected DIR] [TEMPLATE.jinja | DIR ...]
+Usage: scripts/check-templates.py [-v] [--all] [--write-expected DIR] [TEMPLATE.jinja | DIR ...]
+(--write-expected stores the conversations and each Python rendering that vibrant matches:
+that is how tests/data/templates was made.)
 Needs jinja2 (dev only: pip install --user jinja2).
 """
 import argparse
@@ -129,6 +131,11 @@ def main():
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
             json.dump(msgs, f, ensure_ascii=False)
             conv_files[k] = f.name
+    if a.write_expected:
+        for k, conv in convs.items():
+            with open(os.path.join(a.write_expected, f"conversation.{k}.json"), "w", encoding="utf-8") as f:
+                json.dump(conv, f, ensure_ascii=False, indent=1)
+                f.write("\n")
     equal, skipped, differing = [], [], []
     for path, conv in [(p, c) for p in files for c in convs]:
         name = os.path.basename(path) + ("" if conv == "base" else f" [{conv}]")
@@ -146,8 +153,9 @@ def main():
         got, err = render_vibrant(a.bin, path, messages_file)
         if got == want:
             equal.append(name)
-            if a.write_expected and conv == "base":
-                with open(os.path.join(a.write_expected, name[:-len(".jinja")] + ".txt"), "w", encoding="utf-8") as f:
+            if a.write_expected:
+                stem = os.path.basename(path)[:-len(".jinja")]
+                with open(os.path.join(a.write_expected, f"{stem}.{conv}.txt"), "w", encoding="utf-8", newline="") as f:
                     f.write(want)
             if a.verbose:
                 print(f"ok   {name}")
