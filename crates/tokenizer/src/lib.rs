@@ -90,8 +90,8 @@ pub struct Tokenizer {
     add_eos: bool,
     add_space_prefix: bool,
     clean_spaces: bool,
-    /// SentencePiece-style BPE (Gemma 4): spaces are written `▁`, tokens are raw UTF-8.
-    spm_style: bool,
+    /// SentencePiece-style BPE (Gemma 4, ...): spaces are written `▁`, tokens are raw UTF-8.
+    spm_style: pretokenize::SpmStyle,
     ugm: Option<ugm::Ugm>,
     /// Separator (`[SEP]`), appended by WordPiece with `add_special`.
     sep: Option<u32>,
@@ -220,52 +220,7 @@ impl Tokenizer {
                     }
                 }
             }
-            VocabKind::Bpe => {
-                let bpe = self.bpe.as_ref().expect("BPE vocabulary");
-                let mut words = Vec::new();
-                let mut cache: FxMap<&str, (u32, u32)> = FxMap::default();
-                let mut cached: Vec<u32> = Vec::new();
-                let escaped: Vec<String> = match self.spm_style {
-                    true => frags
-                        .iter()
-                        .filter_map(|f| match f {
-                            Fragment::Text(t) => Some(t.replace(' ', "\u{2581}")),
-                            Fragment::Token(_) => None,
-                        })
-                        .collect(),
-                    false => Vec::new(),
-                };
-                let mut escaped = escaped.iter();
-                for f in &frags {
-                    match *f {
-                        Fragment::Text(t) => {
-                            let t = if self.spm_style { escaped.next().unwrap().as_str() } else { t };
-                            pretokenize::split(&self.stages, t, &mut words);
-                            for &(s, e) in &words {
-                                let w = &t[s..e];
-                                if self.spm_style && w.bytes().all(|b| b == b'\n') {
-                                    // A run of newlines that is a token stays whole (llama.cpp's
-                                    // Gemma 4 fix); otherwise it is merged like any word.
-                                    if let Some(id) = bpe.token(w.as_bytes()) {
-                                        out.push(id);
-                                        continue;
-                                    }
-                                }
-                                if let Some(&(a, b)) = cache.get(w) {
-                                    out.extend_from_slice(&cached[a as usize..b as usize]);
-                                    continue;
-                                }
-                                let start = out.len();
-                                bpe.encode_word(w.as_bytes(), &mut out);
-                                let a = cached.len() as u32;
-                                cached.extend_from_slice(&out[start..]);
-                                cache.insert(w, (a, cached.len() as u32));
-                            }
-                        }
-                        Fragment::Token(id) => out.push(id),
-                    }
-                }
-            }
+            VocabKind::Bpe => self.encode_bpe(&frags, &mut out),
             VocabKind::Wpm => {
                 for f in &frags {
                     match *f {
@@ -292,6 +247,65 @@ impl Tokenizer {
             out.extend(self.eos);
         }
         out
+    }
+
+    fn encode_bpe(&self, frags: &[Fragment], out: &mut Vec<u32>) {
+        let bpe = self.bpe.as_ref().expect("BPE vocabulary");
+        let sp = self.spm_style;
+        let mut words = Vec::new();
+        let mut cache: FxMap<&str, (u32, u32)> = FxMap::default();
+        let mut cached: Vec<u32> = Vec::new();
+        // SentencePiece-style vocabularies see spaces as "▁".
+        let escaped: Vec<String> = frags
+            .iter()
+            .filter_map(|f| match f {
+                Fragment::Text(t) if sp.escape => Some(t.replace(' ', "\u{2581}")),
+                _ => None,
+            })
+            .collect();
+        let mut escaped = escaped.iter();
+        for f in frags {
+            let t = match *f {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    continue;
+                }
+                Fragment::Text(_) if sp.escape => escaped.next().unwrap().as_str(),
+                Fragment::Text(t) => t,
+            };
+            pretokenize::split(&self.stages, t, &mut words);
+            for &(s, e) in &words {
+                let w = &t[s..e];
+                let newlines = w.bytes().all(|b| b == b'\n');
+                if sp.newline_tokens && newlines {
+                    // A run of newlines that is a token stays whole (llama.cpp's Gemma 4 fix);
+                    // otherwise it is merged like any word.
+                    if let Some(id) = bpe.token(w.as_bytes()) {
+                        out.push(id);
+                        continue;
+                    }
+                }
+                if sp.metaspace && !newlines {
+                    // Metaspace pre-tokenizer: the text starts with "▁" and every "▁" starts a word.
+                    let w = if w.starts_with('\u{2581}') { w.to_string() } else { format!("\u{2581}{w}") };
+                    let mut starts: Vec<usize> = w.match_indices('\u{2581}').map(|(i, _)| i).collect();
+                    starts.push(w.len());
+                    for p in starts.windows(2) {
+                        bpe.encode_word(&w.as_bytes()[p[0]..p[1]], out);
+                    }
+                    continue;
+                }
+                if let Some(&(a, b)) = cache.get(w) {
+                    out.extend_from_slice(&cached[a as usize..b as usize]);
+                    continue;
+                }
+                let start = out.len();
+                bpe.encode_word(w.as_bytes(), out);
+                let a = cached.len() as u32;
+                cached.extend_from_slice(&out[start..]);
+                cache.insert(w, (a, cached.len() as u32));
+            }
+        }
     }
 
     /// The bytes a token stands for. Control and unknown tokens give nothing unless

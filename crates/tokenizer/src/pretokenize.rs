@@ -20,6 +20,10 @@ pub(crate) enum Stage {
     Digits,
     /// `[^\n]+|[\n]+`: runs of newlines and runs of anything else.
     Newlines,
+    /// Digit runs cut in threes from the right (llama.cpp's `unicode_regex_split_custom_afmoe`,
+    /// used for `\p{AFMoE_digits}` and `\d{1,3}(?=(?:\d{3})*\b)`); the text before a run
+    /// joins the run's first group, as there.
+    DigitGroups,
     Regex(Pattern),
 }
 
@@ -31,10 +35,20 @@ pub(crate) struct PreConfig {
     pub clean_spaces: bool,
     /// chatglm-bpe / glm4 have no BOS at all.
     pub no_bos: bool,
-    /// SentencePiece-style BPE (Gemma 4): spaces become `▁` before splitting, token texts are
-    /// raw UTF-8 instead of GPT-2's byte encoding, and a word of newlines that is a token is
-    /// that token.
-    pub spm_style: bool,
+    pub spm_style: SpmStyle,
+}
+
+/// SentencePiece-style BPE (Gemma 4, Sarvam, mmBERT): spaces become `▁` before splitting and
+/// token texts are raw UTF-8 instead of GPT-2's byte encoding (`escape`); a word of newlines
+/// that is a token is that token (`newline_tokens`); words are further cut before every `▁`,
+/// with one added in front of a word that has none (`metaspace`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SpmStyle {
+    pub escape: bool,
+    pub newline_tokens: bool,
+    pub metaspace: bool,
+    /// llama.cpp forces add_bos on for the Gemma 4 pre-tokenizer.
+    pub force_bos: bool,
 }
 
 pub const GPT2_RE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
@@ -71,6 +85,16 @@ const MINICPM5_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'
 const EXAONE_MOE_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+";
 const UFAKZEKA_RE: &str = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+// Written with escapes for the non-ASCII characters (see DEEPSEEK_LLM_LETTERS).
+const JAIS2_RE: &str = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|\\s{1}";
+const SPARK_RE: &str = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+";
+const YOUTU_CJK_RE: &str = "[\u{ac00}-\u{d7a3}\u{3131}-\u{318e}]+|[\u{ff01}\u{2026}\u{201c}\u{201d}\u{2018}\u{2019}\u{2014}\u{ff1a}\u{ff1b}\u{ff0c}\u{3001}-\u{303f}\u{fe30}-\u{fe4f}]+|[\u{3105}-\u{312f}]+|[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+";
+const YOUTU_RE: &str = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const GRANITE_MULTI_RE: &str = "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const TINY_AYA_RE: &str = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const AFMOE_CJK_RE: &str = "[\u{4e00}-\u{9fff}\u{3400}-\u{4dbf}\u{8c48}-\u{faff}\u{3040}-\u{309f}\u{30a0}-\u{30ff}\u{ff65}-\u{ff9f}\u{2f00}-\u{2fdf}\u{e40}-\u{e7f}\u{e80}-\u{eff}\u{1780}-\u{17ff}\u{1000}-\u{109f}\u{aa60}-\u{aa7f}\u{a9e0}-\u{a9ff}\u{ac00}-\u{d7af}\u{1100}-\u{11ff}]+";
+const AFMOE_RE: &str = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 /// Every `tokenizer.ggml.pre` name this crate knows for BPE vocabularies.
 pub const KNOWN_PRE: &[&str] = &[
     "default", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
@@ -81,7 +105,8 @@ pub const KNOWN_PRE: &[&str] = &[
     "exaone", "minerva-7b", "mellum2", "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2",
     "hunyuan", "solar-open", "grok-2", "qwen35", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken",
     "chameleon", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2", "seed-coder", "bailingmoe", "bailingmoe2",
-    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka", "gemma4", "granite-embed-multi-311m",
+    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka", "gemma4", "granite-embed-multi-311m", "mmbert", "sarvam-moe",
+    "jais-2", "glm5", "spark2_5", "youtu", "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "afmoe", "laguna",
 ];
 
 fn re(p: &str) -> Stage {
@@ -90,8 +115,14 @@ fn re(p: &str) -> Stage {
 
 /// Resolves a pre-tokenizer name; `Err` for a name not in [`KNOWN_PRE`].
 pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
-    let mut cfg =
-        PreConfig { stages: vec![], ignore_merges: false, add_bos: false, clean_spaces: true, no_bos: false, spm_style: false };
+    let mut cfg = PreConfig {
+        stages: vec![],
+        ignore_merges: false,
+        add_bos: false,
+        clean_spaces: true,
+        no_bos: false,
+        spm_style: SpmStyle::default(),
+    };
     let no_clean = |c: &mut PreConfig| c.clean_spaces = false;
     cfg.stages = match name {
         "default" => vec![re(r"[\p{P}\$\+<=>\^~\|]+"), Stage::Gpt2, re(r"\p{N}+"), re("[0-9][0-9][0-9]")],
@@ -110,8 +141,13 @@ pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
             vec![Stage::Llama3 { digits: 3 }]
         }
         "dbrx" | "smaug-bpe" => vec![Stage::Llama3 { digits: 3 }],
-        "glm4" | "chatglm-bpe" => {
+        "chatglm-bpe" => {
             cfg.no_bos = true;
+            vec![Stage::Llama3 { digits: 3 }]
+        }
+        "glm4" | "glm5" => {
+            cfg.no_bos = true;
+            cfg.ignore_merges = true;
             vec![Stage::Llama3 { digits: 3 }]
         }
         "deepseek-llm" => {
@@ -193,9 +229,44 @@ pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
         }
         "exaone-moe" => vec![re(EXAONE_MOE_RE)],
         "gemma4" | "granite-embed-multi-311m" => {
-            cfg.spm_style = true;
-            cfg.add_bos = true;
+            cfg.spm_style = SpmStyle { escape: true, newline_tokens: true, metaspace: false, force_bos: true };
             vec![Stage::Newlines]
+        }
+        "mmbert" => {
+            cfg.spm_style = SpmStyle { escape: true, newline_tokens: true, metaspace: true, force_bos: false };
+            vec![Stage::Newlines]
+        }
+        "sarvam-moe" => {
+            no_clean(&mut cfg);
+            cfg.spm_style = SpmStyle { escape: true, ..SpmStyle::default() };
+            vec![Stage::Newlines]
+        }
+        "jais-2" => vec![re(JAIS2_RE)],
+        "spark2_5" => {
+            no_clean(&mut cfg);
+            vec![re(r"\p{N}{1,3}"), re("[一-龥぀-ゟ゠-ヿ]+"), re(SPARK_RE), re(r"\p{N}")]
+        }
+        "youtu" => {
+            no_clean(&mut cfg);
+            cfg.ignore_merges = true;
+            vec![re(YOUTU_CJK_RE), re(YOUTU_RE)]
+        }
+        "granite-embed-multi-97m" => {
+            no_clean(&mut cfg);
+            cfg.ignore_merges = true;
+            vec![re(GRANITE_MULTI_RE)]
+        }
+        "tiny_aya" | "cohere2moe" => {
+            no_clean(&mut cfg);
+            vec![Stage::DigitGroups, re(TINY_AYA_RE)]
+        }
+        "afmoe" => {
+            no_clean(&mut cfg);
+            vec![Stage::DigitGroups, re(AFMOE_CJK_RE), re(AFMOE_RE)]
+        }
+        "laguna" => {
+            no_clean(&mut cfg);
+            vec![Stage::Newlines, Stage::Llama3 { digits: 1 }]
         }
         "ufakzeka" => {
             no_clean(&mut cfg);
@@ -248,6 +319,7 @@ pub(crate) fn split(stages: &[Stage], text: &str, words: &mut Vec<(usize, usize)
                 Stage::Llama3 { digits } => split_llama3(cp, fl, *digits, &mut next),
                 Stage::Digits => split_digits(fl, &mut next),
                 Stage::Newlines => split_newlines(cp, &mut next),
+                Stage::DigitGroups => split_digit_groups(fl, &mut next),
                 Stage::Regex(p) => {
                     units.clear();
                     units.extend(cp.iter().map(|&c| p.unit(c)));
@@ -457,6 +529,31 @@ fn split_newlines(cp: &[u32], out: &mut Vec<usize>) {
         }
     }
     e.add(cp.len());
+}
+
+/// See [`Stage::DigitGroups`].
+fn split_digit_groups(fl: &[Flags], out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    let mut pos = 0;
+    while pos < fl.len() {
+        if !fl[pos].is_number() {
+            pos += 1;
+            continue;
+        }
+        let start = pos;
+        while pos < fl.len() && fl[pos].is_number() {
+            pos += 1;
+        }
+        let mut at = start + (pos - start) % 3;
+        if at > start {
+            e.add(at);
+        }
+        while at < pos {
+            at += 3;
+            e.add(at);
+        }
+    }
+    e.add(fl.len());
 }
 
 /// `\p{N}` as a split regex: each number code point is a word, the runs between are gap words.

@@ -86,7 +86,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let clean_spaces;
     let mut stages = Vec::new();
     let mut ignore_merges = false;
-    let mut spm_style = false;
+    let mut spm_style = pretokenize::SpmStyle::default();
     let mut sep = None;
     match kind {
         VocabKind::Spm => {
@@ -173,7 +173,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
             Some(v) => return Err(TokenizerError::Invalid(format!("tokenizer.ggml.merges has type {}", v.type_name()))),
             None => return Err(TokenizerError::Invalid("BPE vocabulary without tokenizer.ggml.merges".into())),
         };
-        let encoding = if spm_style { Encoding::Raw } else { Encoding::ByteLevel };
+        let encoding = if spm_style.escape { Encoding::Raw } else { Encoding::ByteLevel };
         Some(Bpe::new(&texts, &token_to_id, merges, ignore_merges, encoding))
     } else {
         None
@@ -218,7 +218,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     if let Some(v) = get_bool(f, "tokenizer.ggml.add_eos_token")? {
         add_eos = v;
     }
-    if spm_style {
+    if spm_style.force_bos {
         // llama.cpp overrides a false add_bos_token for Gemma 4.
         add_bos = true;
     }
@@ -368,7 +368,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         }
     }
 
-    let escaped = kind != VocabKind::Bpe || spm_style;
+    let escaped = kind != VocabKind::Bpe || spm_style.escape;
     let max_token_len = texts.iter().map(String::len).max().unwrap_or(0);
     let pieces = texts.iter().enumerate().map(|(i, t)| piece(escaped, t, attrs[i])).collect();
 

@@ -106,3 +106,17 @@ fn qwen35() {
     let cases = common::cases("qwen35");
     check_with("qwen35", &tok, &cases, true);
 }
+
+/// Gemma 4 (SentencePiece-style BPE) and nomic-bert-moe (Unigram) cut down to a few thousand
+/// tokens by scripts/gen-small-vocab.py; their .out files are llama.cpp's tokenization with the
+/// cut vocabularies (see tests/data/PROVENANCE.md).
+#[test]
+fn gemma_4_small() {
+    check("gemma-4-small");
+}
+
+/// Unigram drops nothing but normalizes (NFKC-like charsmap): no round trip.
+#[test]
+fn nomic_bert_moe_small() {
+    check_with("nomic-bert-moe-small", &common::vocab("nomic-bert-moe-small"), &common::cases("nomic-bert-moe-small"), false);
+}

@@ -48,7 +48,10 @@ pub fn cases_at(base: &Path) -> Vec<(String, Vec<u32>)> {
     let inp = std::fs::read_to_string(base.with_extension("gguf.inp")).unwrap();
     let out = std::fs::read_to_string(base.with_extension("gguf.out")).unwrap();
     let mut texts: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
-    assert_eq!(texts.pop(), Some(""), "the .inp file ends with a separator");
+    // Most .inp files end with a separator, some (gemma-4) do not.
+    if texts.last() == Some(&"") {
+        texts.pop();
+    }
     let ids: Vec<Vec<u32>> =
         out.lines().map(|l| l.split_whitespace().map(|t| t.parse().unwrap()).collect()).collect();
     assert_eq!(texts.len(), ids.len(), "{name}: .inp and .out disagree on the number of cases");
