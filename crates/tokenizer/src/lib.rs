@@ -1,6 +1,7 @@
-//! Tokenizers for GGUF models, matching llama.cpp token for token: SentencePiece-style BPE
-//! (`tokenizer.ggml.model = llama`) and byte-level BPE (`gpt2`) with the pre-tokenizer named by
-//! `tokenizer.ggml.pre`; special-token handling; streaming detokenization; chat templates.
+//! Tokenizers for GGUF models, matching llama.cpp token for token: SentencePiece
+//! (`tokenizer.ggml.model = llama`), byte-level BPE (`gpt2`) with the pre-tokenizer named by
+//! `tokenizer.ggml.pre`, SentencePiece-style BPE (`gemma4`), WordPiece (`bert`) and Unigram
+//! (`t5`); special-token handling; streaming detokenization; chat templates.
 //!
 //! ```no_run
 //! let gguf = gguf::GgufFile::open("model.gguf").unwrap();
