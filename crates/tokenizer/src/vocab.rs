@@ -300,6 +300,13 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         eog.retain(|&i| i != end);
         attrs[end as usize] = attr::USER_DEFINED;
     }
+    // Gemma 4 / PLaMo: "</s>" is a normal token there.
+    let has = |t: &str| token_to_id.get(t.as_bytes()).is_some_and(|id| eog.contains(&id));
+    if has("</s>") && (has("<|tool_response>") || has("<|plamo:eos|>")) {
+        let s_id = token_to_id.get(b"</s>").unwrap();
+        eog.retain(|&i| i != s_id);
+        attrs[s_id as usize] = attr::NORMAL;
+    }
 
     // Per-model attributes (llama.cpp sets these by name).
     let model_name = f.get("general.name").and_then(Value::as_str).unwrap_or("").to_lowercase();

@@ -120,3 +120,11 @@ fn gemma_4_small() {
 fn nomic_bert_moe_small() {
     check_with("nomic-bert-moe-small", &common::vocab("nomic-bert-moe-small"), &common::cases("nomic-bert-moe-small"), false);
 }
+
+/// Gemma 4's "</s>" is a normal token for llama.cpp even with parse_special: llama-tokenize
+/// (BOS added, special tokens parsed) gives these ids for "</s>" with the cut vocabulary.
+#[test]
+fn gemma_4_end_of_sentence_text_is_plain_text() {
+    let tok = common::vocab("gemma-4-small");
+    assert_eq!(tok.encode("</s>", true, true), [2, 954, 1160, 1218]);
+}
