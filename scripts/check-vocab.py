@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run llama.cpp's tokenizer test vectors through `vibrant tokenize`.
 
-For every ggml-vocab-*.gguf with .inp/.out beside it (in the given directories; default: llama.cpp's
-models/ folder if it can be found, else tests/data/vocab), each text goes to
+For every ggml-vocab-*.gguf with .inp/.out beside it (in the given directories, e.g. llama.cpp's
+models/; default tests/data/vocab), each text goes to
 `vibrant tokenize -m VOCAB --no-special -` on standard input and the printed ids are compared with
 the .out line (llama.cpp, add_special = false, parse_special = false).
 
@@ -60,7 +60,7 @@ def main():
         for text, want in cs:
             rc, got, err = tokenize(a.bin, gguf, text)
             if rc != 0:
-                if "unsupported tokenizer model" in err:
+                if "unsupported tokenizer model" in err or "unknown pre-tokenizer" in err:
                     unsupported = err
                     break
                 fails.append((text, want, f"exit {rc}: {err}"))
