@@ -123,6 +123,7 @@ impl Bpe {
             };
         }
         if encoding == Encoding::ByteLevel {
+            // Only raw mode looks characters up among the virtual symbols.
             virt_ids = FxMap::default();
         }
         Bpe { encoding, raw_to_id, merges: map, byte_sym, n_vocab, virt, virt_ids, fallback, ignore_merges }
