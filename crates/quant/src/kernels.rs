@@ -230,41 +230,24 @@ scalar_type!(s_q4_k, Q4_K, Q8_K, BlockQ4K, BlockQ8K, r::vec_dot_q4_k_q8_k, r::de
 scalar_type!(s_q5_k, Q5_K, Q8_K, BlockQ5K, BlockQ8K, r::vec_dot_q5_k_q8_k, r::dequantize_row_q5_k);
 scalar_type!(s_q6_k, Q6_K, Q8_K, BlockQ6K, BlockQ8K, crate::emulate::vec_dot_q6_k_q8_k, r::dequantize_row_q6_k);
 
-/// A byte-level gemm from a per-pair dot product over blocks: one call per (row, token).
-macro_rules! pair_gemm {
-    ($name:ident, $wty:ident, $wblock:ty, $xty:ident, $xblock:ty, $dot:expr) => {
-        fn $name(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
-            let wb = GgmlType::$wty.row_bytes(n).expect("whole blocks");
-            let xb = GgmlType::$xty.row_bytes(n).expect("whole blocks");
-            for c in 0..nc {
-                let xr = as_blocks::<$xblock>(&x[c * xb..(c + 1) * xb]);
-                for r in 0..nr {
-                    out[c * stride + r] = $dot(&as_blocks::<$wblock>(&w[r * wb..(r + 1) * wb]), &xr);
-                }
-            }
-        }
-    };
-}
-
 mod scalar_batch {
     use super::*;
     use crate::emulate::kquant::*;
 
-    macro_rules! tiled {
-        ($name:ident, $wty:ident, $wblock:ty, $view:ident, $has_min:expr) => {
-            pair_gemm!($name, $wty, $wblock, Q8_K, BlockQ8K, |x: &[$wblock], y: &[BlockQ8K]| tiled_dot(
-                x.iter().zip(y).map(|(a, b)| ($view(a), *b)),
-                $has_min
-            ));
+    macro_rules! batched {
+        ($name:ident, $wblock:ty, $view:ident, $order:expr) => {
+            fn $name(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+                gemm_blocks::<$wblock>(n, w, nr, x, nc, out, stride, $view, $order)
+            }
         };
     }
-    tiled!(tiled_q2_k, Q2_K, BlockQ2K, kblock_q2_k, true);
-    tiled!(tiled_q3_k, Q3_K, BlockQ3K, kblock_q3_k, false);
-    tiled!(tiled_q4_k, Q4_K, BlockQ4K, kblock_q4_k, true);
-    tiled!(tiled_q5_k, Q5_K, BlockQ5K, kblock_q5_k, true);
-    tiled!(tiled_q6_k, Q6_K, BlockQ6K, kblock_q6_k, false);
-    pair_gemm!(repack_gemv_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemv_dot_q4_k);
-    pair_gemm!(repack_gemm_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemm_dot_q4_k);
+    batched!(tiled_q2_k, BlockQ2K, kblock_q2_k, Order::Tiled { has_min: true });
+    batched!(tiled_q3_k, BlockQ3K, kblock_q3_k, Order::Tiled { has_min: false });
+    batched!(tiled_q4_k, BlockQ4K, kblock_q4_k, Order::Tiled { has_min: true });
+    batched!(tiled_q5_k, BlockQ5K, kblock_q5_k, Order::Tiled { has_min: true });
+    batched!(tiled_q6_k, BlockQ6K, kblock_q6_k, Order::Tiled { has_min: false });
+    batched!(repack_gemv_q4_k, BlockQ4K, kblock_q4_k, Order::Repack { step: QK_K });
+    batched!(repack_gemm_q4_k, BlockQ4K, kblock_q4_k, Order::Repack { step: 64 });
 
     /// llama.cpp's batched orders, in scalar code (the truth the SIMD versions match).
     pub fn install(k: &mut Kernels) {

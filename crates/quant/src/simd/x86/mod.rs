@@ -61,6 +61,13 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(F16, F16, f16, f16, dot: float::f16_dot::dot, tile: f16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f16));
     k.set(type_kernels!(BF16, BF16, bf16, bf16, dot: float::bf16_dot::dot, tile: bf16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_bf16));
 
+    // llama.cpp repacks Q4_K on AVX2; its gemv order is what this table's Q4_K kernel computes
+    // (tests/ggml_matmul.rs), so decode steps use it rather than the scalar emulation.
+    let q4_k = k.get(GgmlType::Q4_K).gemm;
+    let mut b = k.batch(GgmlType::Q4_K);
+    b.repack_gemv = Some(q4_k);
+    k.set_batch(GgmlType::Q4_K, b);
+
     macro_rules! quantizer {
         ($B:ty, $f:path) => {{
             fn q(src: &[f32], dst: &mut [u8]) {
