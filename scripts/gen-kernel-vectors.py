@@ -74,3 +74,9 @@ with open(os.path.join(OUT, "f32.bin"), "wb") as f:
             lib.ggml_vec_dot_f32(n, ctypes.byref(s), 0, x.ctypes.data, 0, y.ctypes.data, 0, 1)
             f.write(struct.pack("<I", n)); f.write(x.tobytes()); f.write(y.tobytes()); f.write(struct.pack("<f", s.value))
 print("f32 ok")
+
+# ggml's GELU table (GGML_GELU_FP16): f16 bits of gelu(x) for every f16 x, as the peer's
+# libggml-cpu built it at init (our engine::ops must produce the same 65536 entries).
+table = (ctypes.c_uint16 * 65536).in_dll(lib, "ggml_table_gelu_f16")
+open(os.path.join(OUT, "gelu_f16_table.bin"), "wb").write(bytes(table))
+print("gelu_f16_table ok")

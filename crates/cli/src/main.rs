@@ -1,6 +1,7 @@
 //! `vibrant`: a CPU inference engine for GGUF models.
 //! Each subcommand lives in its own module with its own clap `Args`.
 
+mod bench;
 mod common;
 mod inspect;
 mod perplexity;
@@ -9,6 +10,10 @@ mod template;
 mod tokenize;
 
 use clap::{Parser, Subcommand};
+
+// Counts heap allocations (for `vibrant bench`); forwards everything to the system allocator.
+#[global_allocator]
+static ALLOC: engine::alloc_count::CountingAlloc = engine::alloc_count::CountingAlloc;
 
 #[derive(Parser)]
 #[command(name = "vibrant", version, about = "Fast CPU inference for GGUF language models")]
@@ -23,6 +28,8 @@ enum Command {
     Run(run::Args),
     /// Perplexity of a text file, as llama-perplexity computes it.
     Perplexity(perplexity::Args),
+    /// Prompt and generation throughput, as llama-bench measures them.
+    Bench(bench::Args),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::Args),
     /// Tokenize text with a model's vocabulary and print the ids.
@@ -43,6 +50,7 @@ fn main() {
     let result = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Perplexity(a) => perplexity::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Template(a) => template::run(a),

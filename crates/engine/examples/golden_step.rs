@@ -13,7 +13,19 @@ fn main() {
     let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, mode });
     let steps: usize = a.get(5).map_or(0, |s| s.parse().unwrap());
     let completion: Vec<u32> = case["completion_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let mut logits = model.forward(&mut st, &prompt).unwrap().to_vec();
+    // SPLIT=2,4: feed the prompt in batches of these sizes (as llama-server did for SWA models).
+    let mut logits = Vec::new();
+    match std::env::var("SPLIT") {
+        Ok(sp) => {
+            let mut off = 0;
+            for s in sp.split(',') {
+                let k: usize = s.parse().unwrap();
+                logits = model.forward(&mut st, &prompt[off..off + k]).unwrap().to_vec();
+                off += k;
+            }
+        }
+        Err(_) => logits = model.forward(&mut st, &prompt).unwrap().to_vec(),
+    }
     for &t in &completion[..steps] {
         logits = model.forward(&mut st, &[t]).unwrap().to_vec();
     }

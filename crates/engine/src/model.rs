@@ -216,7 +216,9 @@ impl Model {
         let d = self.config.n_embd;
         let State { pool, xn, act, logits, mode, .. } = st;
         let mut mm = Matmul { pool, file: self.file.bytes(), mode: *mode, act };
+        crate::debug::dump("result_norm", 0, &xn[r0 * d..(r0 + nr) * d], nr, d);
         mm.run(&self.common.output, &xn[r0 * d..(r0 + nr) * d], nr, logits);
+        crate::debug::dump("result_output", 0, logits, nr, self.config.n_vocab);
         if let Some(cap) = self.config.final_logit_softcap {
             crate::ops::softcap_inplace(&mut logits[..nr * self.config.n_vocab], cap);
         }

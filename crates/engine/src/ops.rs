@@ -121,12 +121,17 @@ pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) {
 const GELU_COEF_A: f32 = 0.044715;
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 
+/// Tanh-approximated GELU as ggml-cpu's `ggml_gelu_f32` evaluates it when GCC builds it for
+/// an FMA machine: `1 + GELU_COEF_A * x * x` is contracted into one fused multiply-add. (Only
+/// the f16 table built from it is used, and the fused form is what makes all 65536 entries
+/// equal to llama.cpp's; the unfused one differs at x = -1.999.)
 pub fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh())
+    let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh())
 }
 
 /// GELU of every f16 value, rounded to f16 and widened back (64K entries, built once).
-fn gelu_f16_table() -> &'static [f32] {
+pub fn gelu_f16_table() -> &'static [f32] {
     static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
     TABLE.get_or_init(|| {
         (0..=u16::MAX).map(|bits| f16::from_f32(gelu(f16::from_bits(bits).to_f32())).to_f32()).collect()
@@ -167,6 +172,25 @@ mod tests {
         assert_eq!(g[3], 0.0);
         assert_eq!(g[4], 20.0);
         assert!((gelu(1.0) - 0.841192).abs() < 1e-5);
+    }
+
+    /// All 65536 entries equal the table llama.cpp's libggml-cpu builds (recorded from it by
+    /// scripts/gen-kernel-vectors.py into tests/data/kernels/gelu_f16_table.bin).
+    #[test]
+    fn gelu_table_equals_ggml() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/kernels/gelu_f16_table.bin");
+        let bytes = std::fs::read(path).expect("recorded GELU table");
+        assert_eq!(bytes.len(), 2 * 65536);
+        let table = gelu_f16_table();
+        let mut differ = Vec::new();
+        for (i, c) in bytes.chunks_exact(2).enumerate() {
+            let theirs = f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+            let x = f16::from_bits(i as u16).to_f32();
+            if x.is_finite() && f16::from_f32(table[i]).to_bits() != theirs.to_bits() {
+                differ.push((x, theirs.to_f32(), table[i]));
+            }
+        }
+        assert!(differ.is_empty(), "{} entries differ, e.g. {:?}", differ.len(), &differ[..differ.len().min(5)]);
     }
 
     #[test]

@@ -31,13 +31,11 @@ fn smollm2_perplexity_matches_llama_cpp() {
 }
 
 #[test]
-#[ignore = "pending, issue #4 open: two runs gave 4.7271 and 4.6893 vs llama.cpp 4.7142 (0.27%, 0.53%): results should not vary between runs; to investigate"]
 fn qwen2_5_perplexity_matches_llama_cpp() {
     check("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
 }
 
 #[test]
-#[ignore = "pending, issue #4 open: gemma3 measures 13.9871 vs llama.cpp 13.8486 on 2 chunks (1.0%): a real divergence to find"]
 fn gemma3_perplexity_matches_llama_cpp() {
     check("gemma-3-270m-q4_k_m.gguf");
 }

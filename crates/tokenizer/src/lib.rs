@@ -1,6 +1,7 @@
-//! Tokenizers for GGUF models, matching llama.cpp token for token: SentencePiece-style BPE
-//! (`tokenizer.ggml.model = llama`) and byte-level BPE (`gpt2`) with the pre-tokenizer named by
-//! `tokenizer.ggml.pre`; special-token handling; streaming detokenization; chat templates.
+//! Tokenizers for GGUF models, matching llama.cpp token for token: SentencePiece
+//! (`tokenizer.ggml.model = llama`), byte-level BPE (`gpt2`) with the pre-tokenizer named by
+//! `tokenizer.ggml.pre`, SentencePiece-style BPE (`gemma4`), WordPiece (`bert`) and Unigram
+//! (`t5`); special-token handling; streaming detokenization; chat templates.
 //!
 //! ```no_run
 //! let gguf = gguf::GgufFile::open("model.gguf").unwrap();
@@ -18,7 +19,9 @@ mod spm;
 mod stream;
 pub mod template;
 pub mod unicode;
+mod ugm;
 mod vocab;
+mod wpm;
 
 pub use stream::StreamDecoder;
 pub use template::{ChatTemplate, Message, TemplateSource};
@@ -42,7 +45,7 @@ pub mod attr {
 pub enum TokenizerError {
     #[error(transparent)]
     Gguf(#[from] gguf::GgufError),
-    #[error("unsupported tokenizer model {0:?}: this engine supports \"llama\" (SentencePiece BPE) and \"gpt2\" (byte-level BPE)")]
+    #[error("unsupported tokenizer model {0:?}: this engine supports \"llama\" (SentencePiece), \"gpt2\" (byte-level BPE), \"gemma4\" (SentencePiece-style BPE), \"bert\" (WordPiece) and \"t5\" (Unigram)")]
     UnknownModel(String),
     #[error("unknown pre-tokenizer {name:?} (tokenizer.ggml.pre); known pre-tokenizers: {known}")]
     UnknownPre { name: String, known: String },
@@ -50,6 +53,8 @@ pub enum TokenizerError {
     Invalid(String),
     #[error("chat template: {0}")]
     Template(String),
+    #[error("chat messages: {0}")]
+    Messages(String),
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -60,6 +65,10 @@ pub enum VocabKind {
     Spm,
     /// Byte-level BPE: merge ranks and a regex pre-tokenizer.
     Bpe,
+    /// WordPiece (BERT): greedy longest match after a BERT normalizer.
+    Wpm,
+    /// Unigram (T5): the highest-scoring segmentation after SentencePiece's normalizer.
+    Ugm,
 }
 
 /// A model's tokenizer, built from GGUF metadata.
@@ -82,6 +91,14 @@ pub struct Tokenizer {
     add_eos: bool,
     add_space_prefix: bool,
     clean_spaces: bool,
+    /// SentencePiece-style BPE (Gemma 4, ...): spaces are written `▁`, tokens are raw UTF-8.
+    spm_style: pretokenize::SpmStyle,
+    ugm: Option<ugm::Ugm>,
+    /// Separator (`[SEP]`), appended by WordPiece with `add_special`.
+    sep: Option<u32>,
+    normalizer: wpm::Normalizer,
+    /// Longest token text, in bytes.
+    max_token_len: usize,
     pre_name: String,
     specials: Specials,
     bpe: Option<bpe::Bpe>,
@@ -204,37 +221,92 @@ impl Tokenizer {
                     }
                 }
             }
-            VocabKind::Bpe => {
-                let bpe = self.bpe.as_ref().expect("BPE vocabulary");
-                let mut words = Vec::new();
-                let mut cache: FxMap<&str, (u32, u32)> = FxMap::default();
-                let mut cached: Vec<u32> = Vec::new();
+            VocabKind::Bpe => self.encode_bpe(&frags, &mut out),
+            VocabKind::Wpm => {
                 for f in &frags {
                     match *f {
-                        Fragment::Text(t) => {
-                            pretokenize::split(&self.stages, t, &mut words);
-                            for &(s, e) in &words {
-                                let w = &t[s..e];
-                                if let Some(&(a, b)) = cache.get(w) {
-                                    out.extend_from_slice(&cached[a as usize..b as usize]);
-                                    continue;
-                                }
-                                let start = out.len();
-                                bpe.encode_word(w.as_bytes(), &mut out);
-                                let a = cached.len() as u32;
-                                cached.extend_from_slice(&out[start..]);
-                                cache.insert(w, (a, cached.len() as u32));
-                            }
-                        }
+                        Fragment::Text(t) => wpm::encode(self, t, self.normalizer, self.max_token_len, &mut out),
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+                if add_special {
+                    out.extend(self.sep);
+                }
+            }
+            VocabKind::Ugm => {
+                let ugm = self.ugm.as_ref().expect("Unigram vocabulary");
+                let unk = self.unk.expect("Unigram vocabularies have an unknown token");
+                for f in &frags {
+                    match *f {
+                        Fragment::Text(t) => ugm.encode(t, &self.scores, &self.attrs, unk, &mut out),
                         Fragment::Token(id) => out.push(id),
                     }
                 }
             }
         }
-        if add_special && self.add_eos {
+        if add_special && self.add_eos && self.kind != VocabKind::Wpm {
             out.extend(self.eos);
         }
         out
+    }
+
+    fn encode_bpe(&self, frags: &[Fragment], out: &mut Vec<u32>) {
+        let bpe = self.bpe.as_ref().expect("BPE vocabulary");
+        let sp = self.spm_style;
+        let mut words = Vec::new();
+        let mut cache: FxMap<&str, (u32, u32)> = FxMap::default();
+        let mut cached: Vec<u32> = Vec::new();
+        // SentencePiece-style vocabularies see spaces as "▁".
+        let escaped: Vec<String> = frags
+            .iter()
+            .filter_map(|f| match f {
+                Fragment::Text(t) if sp.escape => Some(t.replace(' ', "\u{2581}")),
+                _ => None,
+            })
+            .collect();
+        let mut escaped = escaped.iter();
+        for f in frags {
+            let t = match *f {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    continue;
+                }
+                Fragment::Text(_) if sp.escape => escaped.next().unwrap().as_str(),
+                Fragment::Text(t) => t,
+            };
+            pretokenize::split(&self.stages, t, &mut words);
+            for &(s, e) in &words {
+                let w = &t[s..e];
+                let newlines = w.bytes().all(|b| b == b'\n');
+                if sp.newline_tokens && newlines {
+                    // A run of newlines that is a token stays whole (llama.cpp's Gemma 4 fix);
+                    // otherwise it is merged like any word.
+                    if let Some(id) = bpe.token(w.as_bytes()) {
+                        out.push(id);
+                        continue;
+                    }
+                }
+                if sp.metaspace && !newlines {
+                    // Metaspace pre-tokenizer: the text starts with "▁" and every "▁" starts a word.
+                    let w = if w.starts_with('\u{2581}') { w.to_string() } else { format!("\u{2581}{w}") };
+                    let mut starts: Vec<usize> = w.match_indices('\u{2581}').map(|(i, _)| i).collect();
+                    starts.push(w.len());
+                    for p in starts.windows(2) {
+                        bpe.encode_word(&w.as_bytes()[p[0]..p[1]], out);
+                    }
+                    continue;
+                }
+                if let Some(&(a, b)) = cache.get(w) {
+                    out.extend_from_slice(&cached[a as usize..b as usize]);
+                    continue;
+                }
+                let start = out.len();
+                bpe.encode_word(w.as_bytes(), out);
+                let a = cached.len() as u32;
+                cached.extend_from_slice(&out[start..]);
+                cache.insert(w, (a, cached.len() as u32));
+            }
+        }
     }
 
     /// The bytes a token stands for. Control and unknown tokens give nothing unless

@@ -18,6 +18,12 @@ pub(crate) enum Stage {
     Llama3 { digits: usize },
     /// `\p{N}`: every number code point on its own.
     Digits,
+    /// `[^\n]+|[\n]+`: runs of newlines and runs of anything else.
+    Newlines,
+    /// Digit runs cut in threes from the right (llama.cpp's `unicode_regex_split_custom_afmoe`,
+    /// used for `\p{AFMoE_digits}` and `\d{1,3}(?=(?:\d{3})*\b)`); the text before a run
+    /// joins the run's first group, as there.
+    DigitGroups,
     Regex(Pattern),
 }
 
@@ -29,6 +35,20 @@ pub(crate) struct PreConfig {
     pub clean_spaces: bool,
     /// chatglm-bpe / glm4 have no BOS at all.
     pub no_bos: bool,
+    pub spm_style: SpmStyle,
+}
+
+/// SentencePiece-style BPE (Gemma 4, Sarvam, mmBERT): spaces become `▁` before splitting and
+/// token texts are raw UTF-8 instead of GPT-2's byte encoding (`escape`); a word of newlines
+/// that is a token is that token (`newline_tokens`); words are further cut before every `▁`,
+/// with one added in front of a word that has none (`metaspace`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SpmStyle {
+    pub escape: bool,
+    pub newline_tokens: bool,
+    pub metaspace: bool,
+    /// llama.cpp forces add_bos on for the Gemma 4 pre-tokenizer.
+    pub force_bos: bool,
 }
 
 pub const GPT2_RE: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
@@ -39,13 +59,41 @@ const TEKKEN_RE: &str = r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([
 const GPT4O_RE: &str = r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const PORO_RE: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
 const CJK_RE: &str = "[一-龥ࠀ-一가-퟿]+";
-const DEEPSEEK_LLM_LETTERS: &str = r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
+/// Written with escapes: several of these code points (U+212A KELVIN SIGN, U+2126 OHM SIGN,
+/// U+1F7D, ...) have canonical equivalents that editors and tools silently substitute, which
+/// would change the ranges (U+212A becoming "K" made "K-ℭ" swallow ASCII punctuation).
+const DEEPSEEK_LLM_LETTERS: &str = concat!(
+    "\\s?[A-Za-z\u{b5}\u{c0}-\u{d6}\u{d8}-\u{f6}\u{f8}-\u{1ba}\u{1bc}-\u{1bf}\u{1c4}-\u{293}\u{295}-",
+    "\u{2af}\u{370}-\u{373}\u{376}\u{377}\u{37b}-\u{37d}\u{37f}\u{386}\u{388}-\u{38a}\u{38c}\u{38e}-",
+    "\u{3a1}\u{3a3}-\u{3f5}\u{3f7}-\u{481}\u{48a}-\u{52f}\u{531}-\u{556}\u{10a0}-\u{10c5}\u{13a0}-",
+    "\u{13f5}\u{13f8}-\u{13fd}\u{1c90}-\u{1cba}\u{1cbd}-\u{1cbf}\u{1d00}-\u{1d2b}\u{1d6b}-\u{1d77}",
+    "\u{1d79}-\u{1d9a}\u{1e00}-\u{1f15}\u{1f18}-\u{1f1d}\u{1f20}-\u{1f45}\u{1f48}-\u{1f4d}\u{1f50}-",
+    "\u{1f57}\u{1f59}\u{1f5b}\u{1f5d}\u{1f5f}-\u{1f7d}\u{1f80}-\u{1fb4}\u{1fb6}-\u{1fbc}\u{1fbe}",
+    "\u{1fc2}-\u{1fc4}\u{1fc6}-\u{1fcc}\u{1fd0}-\u{1fd3}\u{1fd6}-\u{1fdb}\u{1fe0}-\u{1fec}\u{1ff2}-",
+    "\u{1ff4}\u{1ff6}-\u{1ffc}\u{2102}\u{2107}\u{210a}-\u{2113}\u{2115}\u{2119}-\u{211d}\u{2124}",
+    "\u{2126}\u{2128}\u{212a}-\u{212d}\u{212f}-\u{2134}\u{2139}\u{213c}-\u{213f}\u{2145}-\u{2149}",
+    "\u{214e}\u{2183}\u{2184}\u{2c00}-\u{2c7b}\u{2c7e}-\u{2ce4}\u{2ceb}-\u{2cee}\u{2cf2}\u{2cf3}",
+    "\u{a640}-\u{a66d}\u{a680}-\u{a69b}\u{a722}-\u{a76f}\u{a771}-\u{a787}\u{a78b}-\u{a78e}\u{ab70}-",
+    "\u{abbf}\u{fb00}-\u{fb06}\u{fb13}-\u{fb17}\u{ff21}-\u{ff3a}\u{ff41}-\u{ff5a}\u{10400}-\u{1044f}",
+    "\u{104b0}-\u{104d3}\u{104d8}-\u{104fb}\u{10c80}-\u{10cb2}\u{10cc0}-\u{10cf2}\u{118a0}-\u{118df}",
+    "\u{1e900}-\u{1e943}]+"
+);
 const DEEPSEEK_V3_RE: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
 const SEED_CODER_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+";
 const BAILING_RE: &str = r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
 const MINICPM5_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const EXAONE_MOE_RE: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+";
 const UFAKZEKA_RE: &str = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+// Written with escapes for the non-ASCII characters (see DEEPSEEK_LLM_LETTERS).
+const JAIS2_RE: &str = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|\\s{1}";
+const SPARK_RE: &str = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+";
+const YOUTU_CJK_RE: &str = "[\u{ac00}-\u{d7a3}\u{3131}-\u{318e}]+|[\u{ff01}\u{2026}\u{201c}\u{201d}\u{2018}\u{2019}\u{2014}\u{ff1a}\u{ff1b}\u{ff0c}\u{3001}-\u{303f}\u{fe30}-\u{fe4f}]+|[\u{3105}-\u{312f}]+|[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+";
+const YOUTU_RE: &str = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const GRANITE_MULTI_RE: &str = "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const TINY_AYA_RE: &str = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const AFMOE_CJK_RE: &str = "[\u{4e00}-\u{9fff}\u{3400}-\u{4dbf}\u{8c48}-\u{faff}\u{3040}-\u{309f}\u{30a0}-\u{30ff}\u{ff65}-\u{ff9f}\u{2f00}-\u{2fdf}\u{e40}-\u{e7f}\u{e80}-\u{eff}\u{1780}-\u{17ff}\u{1000}-\u{109f}\u{aa60}-\u{aa7f}\u{a9e0}-\u{a9ff}\u{ac00}-\u{d7af}\u{1100}-\u{11ff}]+";
+const AFMOE_RE: &str = "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /// Every `tokenizer.ggml.pre` name this crate knows for BPE vocabularies.
 pub const KNOWN_PRE: &[&str] = &[
@@ -57,7 +105,8 @@ pub const KNOWN_PRE: &[&str] = &[
     "exaone", "minerva-7b", "mellum2", "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2",
     "hunyuan", "solar-open", "grok-2", "qwen35", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken",
     "chameleon", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2", "seed-coder", "bailingmoe", "bailingmoe2",
-    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka",
+    "llada-moe", "minicpm5", "exaone-moe", "ufakzeka", "gemma4", "granite-embed-multi-311m", "mmbert", "sarvam-moe",
+    "jais-2", "glm5", "spark2_5", "youtu", "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "afmoe", "laguna",
 ];
 
 fn re(p: &str) -> Stage {
@@ -66,7 +115,14 @@ fn re(p: &str) -> Stage {
 
 /// Resolves a pre-tokenizer name; `Err` for a name not in [`KNOWN_PRE`].
 pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
-    let mut cfg = PreConfig { stages: vec![], ignore_merges: false, add_bos: false, clean_spaces: true, no_bos: false };
+    let mut cfg = PreConfig {
+        stages: vec![],
+        ignore_merges: false,
+        add_bos: false,
+        clean_spaces: true,
+        no_bos: false,
+        spm_style: SpmStyle::default(),
+    };
     let no_clean = |c: &mut PreConfig| c.clean_spaces = false;
     cfg.stages = match name {
         "default" => vec![re(r"[\p{P}\$\+<=>\^~\|]+"), Stage::Gpt2, re(r"\p{N}+"), re("[0-9][0-9][0-9]")],
@@ -85,8 +141,13 @@ pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
             vec![Stage::Llama3 { digits: 3 }]
         }
         "dbrx" | "smaug-bpe" => vec![Stage::Llama3 { digits: 3 }],
-        "glm4" | "chatglm-bpe" => {
+        "chatglm-bpe" => {
             cfg.no_bos = true;
+            vec![Stage::Llama3 { digits: 3 }]
+        }
+        "glm4" | "glm5" => {
+            cfg.no_bos = true;
+            cfg.ignore_merges = true;
             vec![Stage::Llama3 { digits: 3 }]
         }
         "deepseek-llm" => {
@@ -167,6 +228,46 @@ pub(crate) fn resolve(name: &str) -> Result<PreConfig, ()> {
             vec![re(r"\p{N}{1,3}"), re(MINICPM5_RE)]
         }
         "exaone-moe" => vec![re(EXAONE_MOE_RE)],
+        "gemma4" | "granite-embed-multi-311m" => {
+            cfg.spm_style = SpmStyle { escape: true, newline_tokens: true, metaspace: false, force_bos: true };
+            vec![Stage::Newlines]
+        }
+        "mmbert" => {
+            cfg.spm_style = SpmStyle { escape: true, newline_tokens: true, metaspace: true, force_bos: false };
+            vec![Stage::Newlines]
+        }
+        "sarvam-moe" => {
+            no_clean(&mut cfg);
+            cfg.spm_style = SpmStyle { escape: true, ..SpmStyle::default() };
+            vec![Stage::Newlines]
+        }
+        "jais-2" => vec![re(JAIS2_RE)],
+        "spark2_5" => {
+            no_clean(&mut cfg);
+            vec![re(r"\p{N}{1,3}"), re("[一-龥぀-ゟ゠-ヿ]+"), re(SPARK_RE), re(r"\p{N}")]
+        }
+        "youtu" => {
+            no_clean(&mut cfg);
+            cfg.ignore_merges = true;
+            vec![re(YOUTU_CJK_RE), re(YOUTU_RE)]
+        }
+        "granite-embed-multi-97m" => {
+            no_clean(&mut cfg);
+            cfg.ignore_merges = true;
+            vec![re(GRANITE_MULTI_RE)]
+        }
+        "tiny_aya" | "cohere2moe" => {
+            no_clean(&mut cfg);
+            vec![Stage::DigitGroups, re(TINY_AYA_RE)]
+        }
+        "afmoe" => {
+            no_clean(&mut cfg);
+            vec![Stage::DigitGroups, re(AFMOE_CJK_RE), re(AFMOE_RE)]
+        }
+        "laguna" => {
+            no_clean(&mut cfg);
+            vec![Stage::Newlines, Stage::Llama3 { digits: 1 }]
+        }
         "ufakzeka" => {
             no_clean(&mut cfg);
             vec![re(UFAKZEKA_RE)]
@@ -217,6 +318,8 @@ pub(crate) fn split(stages: &[Stage], text: &str, words: &mut Vec<(usize, usize)
                 Stage::Gpt2 => split_gpt2(cp, fl, &mut next),
                 Stage::Llama3 { digits } => split_llama3(cp, fl, *digits, &mut next),
                 Stage::Digits => split_digits(fl, &mut next),
+                Stage::Newlines => split_newlines(cp, &mut next),
+                Stage::DigitGroups => split_digit_groups(fl, &mut next),
                 Stage::Regex(p) => {
                     units.clear();
                     units.extend(cp.iter().map(|&c| p.unit(c)));
@@ -415,6 +518,42 @@ pub(crate) fn split_llama3(cp: &[u32], fl: &[Flags], digits: usize, out: &mut Ve
         pos += 1;
         e.add(pos);
     }
+}
+
+/// `[^\n]+|[\n]+`: alternating runs of newlines and of other characters.
+fn split_newlines(cp: &[u32], out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    for i in 1..cp.len() {
+        if (cp[i] == '\n' as u32) != (cp[i - 1] == '\n' as u32) {
+            e.add(i);
+        }
+    }
+    e.add(cp.len());
+}
+
+/// See [`Stage::DigitGroups`].
+fn split_digit_groups(fl: &[Flags], out: &mut Vec<usize>) {
+    let mut e = Emit { out, prev: 0 };
+    let mut pos = 0;
+    while pos < fl.len() {
+        if !fl[pos].is_number() {
+            pos += 1;
+            continue;
+        }
+        let start = pos;
+        while pos < fl.len() && fl[pos].is_number() {
+            pos += 1;
+        }
+        let mut at = start + (pos - start) % 3;
+        if at > start {
+            e.add(at);
+        }
+        while at < pos {
+            at += 3;
+            e.add(at);
+        }
+    }
+    e.add(fl.len());
 }
 
 /// `\p{N}` as a split regex: each number code point is a word, the runs between are gap words.

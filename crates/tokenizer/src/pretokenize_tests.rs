@@ -63,3 +63,15 @@ fn every_known_pre_tokenizer_compiles_and_covers_text() {
     }
     assert!(crate::pretokenize::resolve("no-such-pre").is_err());
 }
+
+#[test]
+fn deepseek_llm_letter_ranges_are_exact() {
+    // U+212A KELVIN SIGN starts a range; written as "K" it swallowed '|' and '>' into words.
+    let cfg = crate::pretokenize::resolve("deepseek-llm").unwrap();
+    let text = "a|> {c}) \u{212a}\u{1f7d}";
+    let mut words = Vec::new();
+    crate::pretokenize::split(&cfg.stages, text, &mut words);
+    let w: Vec<&str> = words.iter().map(|&(s, e)| &text[s..e]).collect();
+    // (U+212A and U+1F7D then fall in the CJK stage's range U+0800-U+4E00, as in llama.cpp.)
+    assert_eq!(w, ["a", "|>", " {", "c", "})", " ", "\u{212a}\u{1f7d}"]);
+}

@@ -13,6 +13,7 @@ use crate::TokenizerError;
 
 mod builtin;
 mod pyfns;
+mod pyrepr;
 
 /// One chat message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +105,12 @@ impl ChatTemplate {
         });
         env.add_function("strftime_now", |fmt: String| -> String { pyfns::strftime_now(&fmt) });
         env.add_filter("tojson", pyfns::tojson);
+        env.set_formatter(pyrepr::format);
+        // Python's `x is iterable`: none and numbers are not, an undefined value is.
+        env.add_test("iterable", |v: Value| {
+            use minijinja::value::ValueKind as K;
+            !matches!(v.kind(), K::None | K::Bool | K::Number)
+        });
         let cleaned = strip_generation_tags(&text);
         env.add_template_owned(NAME, cleaned).map_err(|e| TokenizerError::Template(describe(&e)))?;
         Ok(ChatTemplate { env, source_text: text, origin, bos_token, eos_token })
@@ -123,12 +130,68 @@ impl ChatTemplate {
             .iter()
             .map(|m| Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
             .collect();
-        let ctx = minijinja::context! {
-            messages => msgs,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos_token.clone(),
-            eos_token => self.eos_token.clone(),
+        self.render_context(Value::from(msgs), Vec::new(), add_generation_prompt)
+    }
+
+    /// Renders a chat given as JSON, passing it to the template as it is, the way Hugging Face's
+    /// `apply_chat_template` does: `json` is an array of message objects (any fields: "content"
+    /// may be a list of parts, "tool_calls", ...), or an object with "messages" and other
+    /// variables for the template ("tools", "documents", "enable_thinking", ...).
+    pub fn render_json(&self, json: &str, add_generation_prompt: bool) -> Result<String, TokenizerError> {
+        let bad = |m: String| TokenizerError::Messages(m);
+        let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let (messages, extra) = match v.kind() {
+            minijinja::value::ValueKind::Seq => (v, Vec::new()),
+            minijinja::value::ValueKind::Map => {
+                let mut extra = Vec::new();
+                for k in v.try_iter().map_err(|e| bad(e.to_string()))? {
+                    let name = k.as_str().unwrap_or_default().to_string();
+                    if name != "messages" {
+                        extra.push((name, v.get_item(&k).unwrap_or_default()));
+                    }
+                }
+                let m = v.get_attr("messages").unwrap_or_default();
+                if m.is_undefined() {
+                    return Err(bad("the object has no \"messages\" array".into()));
+                }
+                (m, extra)
+            }
+            _ => return Err(bad("expected an array of messages or an object with \"messages\"".into())),
         };
+        if messages.kind() != minijinja::value::ValueKind::Seq {
+            return Err(bad("\"messages\" must be an array".into()));
+        }
+        for (i, m) in messages.try_iter().map_err(|e| bad(e.to_string()))?.enumerate() {
+            if m.kind() != minijinja::value::ValueKind::Map {
+                return Err(bad(format!("message {i} is not an object")));
+            }
+        }
+        self.render_context(messages, extra, add_generation_prompt)
+    }
+
+    /// The variables Hugging Face passes: messages, tools and documents (none unless given),
+    /// add_generation_prompt, the special tokens; `extra` adds or replaces variables.
+    fn render_context(
+        &self,
+        messages: Value,
+        extra: Vec<(String, Value)>,
+        add_generation_prompt: bool,
+    ) -> Result<String, TokenizerError> {
+        let mut vars: Vec<(String, Value)> = vec![
+            ("messages".into(), messages),
+            ("tools".into(), Value::from(())),
+            ("documents".into(), Value::from(())),
+            ("add_generation_prompt".into(), Value::from(add_generation_prompt)),
+            ("bos_token".into(), Value::from(self.bos_token.clone())),
+            ("eos_token".into(), Value::from(self.eos_token.clone())),
+        ];
+        for (k, v) in extra {
+            match vars.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v,
+                None => vars.push((k, v)),
+            }
+        }
+        let ctx = Value::from_pairs(vars);
         let tmpl = self.env.get_template(NAME).map_err(|e| TokenizerError::Template(describe(&e)))?;
         tmpl.render(ctx).map_err(|e| TokenizerError::Template(describe(&e)))
     }

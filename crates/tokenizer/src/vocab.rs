@@ -7,8 +7,11 @@ use gguf::{Array, GgufFile, Value};
 use crate::hash::TokenMap;
 use crate::pretokenize::{self, KNOWN_PRE};
 use crate::special::Specials;
+use crate::ugm::Ugm;
+use crate::wpm::Normalizer;
 use crate::unicode::char_to_byte;
-use crate::{attr, bpe::Bpe, Tokenizer, TokenizerError, VocabKind};
+use crate::bpe::{Bpe, Encoding};
+use crate::{attr, Tokenizer, TokenizerError, VocabKind};
 
 const EOT_TEXTS: &[&str] = &[
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
@@ -45,7 +48,7 @@ fn get_id(f: &GgufFile, key: &str) -> Option<u64> {
 
 pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let model = f.get_str("tokenizer.ggml.model")?.to_string();
-    let pre_name = f.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut pre_name = f.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("").to_string();
     let texts: Vec<String> = match f.get_array("tokenizer.ggml.tokens")? {
         Array::String(v) => v
             .iter()
@@ -68,6 +71,13 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let (kind, mut bos, mut eos, mut unk) = match model.as_str() {
         "llama" => (VocabKind::Spm, Some(1u32), Some(2u32), Some(0u32)),
         "gpt2" => (VocabKind::Bpe, Some(11), Some(11), None),
+        "bert" => (VocabKind::Wpm, Some(101), None, Some(100)),
+        "t5" => (VocabKind::Ugm, None, Some(1), Some(2)),
+        // SentencePiece-style BPE: special ids only from the metadata.
+        "gemma4" => {
+            pre_name = "gemma4".into();
+            (VocabKind::Bpe, None, None, None)
+        }
         _ => return Err(TokenizerError::UnknownModel(model)),
     };
     let mut add_bos;
@@ -76,11 +86,25 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let clean_spaces;
     let mut stages = Vec::new();
     let mut ignore_merges = false;
+    let mut spm_style = pretokenize::SpmStyle::default();
+    let mut sep = None;
     match kind {
         VocabKind::Spm => {
             add_space_prefix = true;
             clean_spaces = false;
             add_bos = true;
+        }
+        VocabKind::Ugm => {
+            add_space_prefix = false;
+            clean_spaces = false;
+            add_bos = false;
+            add_eos = true;
+        }
+        VocabKind::Wpm => {
+            add_space_prefix = false;
+            clean_spaces = true;
+            add_bos = true;
+            sep = Some(102);
         }
         VocabKind::Bpe => {
             add_space_prefix = false;
@@ -97,6 +121,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
             add_bos = cfg.add_bos;
             clean_spaces = cfg.clean_spaces;
             ignore_merges = cfg.ignore_merges;
+            spm_style = cfg.spm_style;
             if cfg.no_bos {
                 bos = None;
             }
@@ -148,7 +173,8 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
             Some(v) => return Err(TokenizerError::Invalid(format!("tokenizer.ggml.merges has type {}", v.type_name()))),
             None => return Err(TokenizerError::Invalid("BPE vocabulary without tokenizer.ggml.merges".into())),
         };
-        Some(Bpe::new(&texts, &token_to_id, merges, ignore_merges))
+        let encoding = if spm_style.escape { Encoding::Raw } else { Encoding::ByteLevel };
+        Some(Bpe::new(&texts, &token_to_id, merges, ignore_merges, encoding))
     } else {
         None
     };
@@ -156,7 +182,7 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     // Special token ids: defaults out of range are disabled; metadata overrides when in range.
     let mut eot = None;
     let mut eom = None;
-    let mut pad = None;
+    let mut pad = if matches!(kind, VocabKind::Wpm | VocabKind::Ugm) { Some(0) } else { None };
     let mut fim_pad = None;
     let mut fim_rep = None;
     let mut fim_sep = None;
@@ -164,12 +190,15 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     bos = in_range(bos);
     eos = in_range(eos);
     unk = in_range(unk);
+    sep = in_range(sep);
+    pad = in_range(pad);
     for (key, slot) in [
         ("tokenizer.ggml.bos_token_id", &mut bos),
         ("tokenizer.ggml.eos_token_id", &mut eos),
         ("tokenizer.ggml.eot_token_id", &mut eot),
         ("tokenizer.ggml.eom_token_id", &mut eom),
         ("tokenizer.ggml.unknown_token_id", &mut unk),
+        ("tokenizer.ggml.seperator_token_id", &mut sep),
         ("tokenizer.ggml.padding_token_id", &mut pad),
         ("tokenizer.ggml.fim_pad_token_id", &mut fim_pad),
         ("tokenizer.ggml.fim_rep_token_id", &mut fim_rep),
@@ -189,12 +218,25 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     if let Some(v) = get_bool(f, "tokenizer.ggml.add_eos_token")? {
         add_eos = v;
     }
+    if spm_style.force_bos {
+        // llama.cpp overrides a false add_bos_token for Gemma 4.
+        add_bos = true;
+    }
     if add_bos && bos.is_none() {
         return Err(TokenizerError::Invalid("tokenizer.ggml.add_bos_token is true, but there is no BOS token".into()));
     }
     if add_eos && eos.is_none() {
         return Err(TokenizerError::Invalid("tokenizer.ggml.add_eos_token is true, but there is no EOS token".into()));
     }
+    if kind == VocabKind::Wpm && sep.is_none() {
+        return Err(TokenizerError::Invalid("WordPiece vocabulary without a separator token".into()));
+    }
+    if kind == VocabKind::Ugm && unk.is_none() {
+        return Err(TokenizerError::Invalid("Unigram vocabulary without an unknown token".into()));
+    }
+    let lowercase = get_bool(f, "tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
+    let strip_accents = get_bool(f, "tokenizer.ggml.normalizer.strip_accents")?.unwrap_or(lowercase);
+    let normalizer = Normalizer { lowercase, strip_accents };
 
     // Auto-detection by token text; such tokens become control tokens.
     let find = |list: &[&str]| list.iter().find_map(|t| token_to_id.get(t.as_bytes()));
@@ -258,6 +300,13 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         eog.retain(|&i| i != end);
         attrs[end as usize] = attr::USER_DEFINED;
     }
+    // Gemma 4 / PLaMo: "</s>" is a normal token there.
+    let has = |t: &str| token_to_id.get(t.as_bytes()).is_some_and(|id| eog.contains(&id));
+    if has("</s>") && (has("<|tool_response>") || has("<|plamo:eos|>")) {
+        let s_id = token_to_id.get(b"</s>").unwrap();
+        eog.retain(|&i| i != s_id);
+        attrs[s_id as usize] = attr::NORMAL;
+    }
 
     // Per-model attributes (llama.cpp sets these by name).
     let model_name = f.get("general.name").and_then(Value::as_str).unwrap_or("").to_lowercase();
@@ -284,6 +333,24 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     let special_ids: Vec<u32> = (0..n as u32).filter(|&i| attrs[i as usize] & special_mask != 0).collect();
     let specials = Specials::new(&special_ids, &texts);
 
+    let ugm = if kind == VocabKind::Ugm {
+        let charsmap = match f.get("tokenizer.ggml.precompiled_charsmap") {
+            None => None,
+            Some(Value::Array(Array::U8(v))) => Some(v.clone()),
+            Some(Value::Array(Array::I8(v))) => Some(v.iter().map(|&b| b as u8).collect()),
+            Some(v) => {
+                return Err(TokenizerError::Invalid(format!(
+                    "tokenizer.ggml.precompiled_charsmap has type {}, expected an array of bytes",
+                    v.type_name()
+                )))
+            }
+        };
+        let remove_extra_ws = get_bool(f, "tokenizer.ggml.remove_extra_whitespaces")?.unwrap_or(false);
+        Some(Ugm::new(&texts, &attrs, &scores, charsmap.as_deref(), add_space_prefix, remove_extra_ws)?)
+    } else {
+        None
+    };
+
     let mut byte_tokens = [None; 256];
     if kind == VocabKind::Spm {
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
@@ -308,7 +375,9 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         }
     }
 
-    let pieces = texts.iter().enumerate().map(|(i, t)| piece(kind, t, attrs[i])).collect();
+    let escaped = kind != VocabKind::Bpe || spm_style.escape;
+    let max_token_len = texts.iter().map(String::len).max().unwrap_or(0);
+    let pieces = texts.iter().enumerate().map(|(i, t)| piece(escaped, t, attrs[i])).collect();
 
     tracing::debug!(
         "tokenizer: {model} ({:?}), pre {pre_name:?}, {n} tokens, bos {bos:?} (add {add_bos}), eos {eos:?} (add {add_eos}), eot {eot:?}, eog {eog:?}",
@@ -332,6 +401,11 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
         add_eos,
         add_space_prefix,
         clean_spaces,
+        spm_style,
+        ugm,
+        sep,
+        normalizer,
+        max_token_len,
         pre_name: if kind == VocabKind::Bpe { pre_name } else { String::new() },
         specials,
         bpe,
@@ -341,15 +415,16 @@ pub(crate) fn load(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
     })
 }
 
-/// `token_to_piece(id, special = true)` (llama.cpp's token-to-piece cache).
-fn piece(kind: VocabKind, text: &str, a: u16) -> Box<[u8]> {
+/// `token_to_piece(id, special = true)` (llama.cpp's token-to-piece cache). `escaped`: token
+/// texts write spaces as `▁` (SentencePiece style) rather than in GPT-2's byte encoding.
+fn piece(escaped: bool, text: &str, a: u16) -> Box<[u8]> {
     if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
         return text.as_bytes().into();
     }
     if a & attr::NORMAL != 0 {
-        return match kind {
-            VocabKind::Spm => text.replace('\u{2581}', " ").into_bytes().into(),
-            VocabKind::Bpe => {
+        return match escaped {
+            true => text.replace('\u{2581}', " ").into_bytes().into(),
+            false => {
                 let mut out = Vec::with_capacity(text.len());
                 for c in text.chars() {
                     match char_to_byte(c) {

@@ -64,3 +64,45 @@ fn shareable_across_threads() {
     assert_send_sync::<tokenizer::Tokenizer>();
     assert_send_sync::<ChatTemplate>();
 }
+
+/// Real chat templates (from llama.cpp's models/templates) rendered by Python's jinja2 set up as
+/// Hugging Face does (scripts/check-templates.py): tests/data/templates/NAME.CONV.txt is the
+/// rendering of NAME.jinja for conversation.CONV.json, with bos "<s>", eos "</s>" and
+/// add_generation_prompt.
+#[test]
+fn real_templates_render_like_jinja2() {
+    let dir = common::data_dir().join("templates");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for expected in names.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")) {
+        let file = expected.file_name().unwrap().to_str().unwrap();
+        let (name, conv) = file.trim_end_matches(".txt").rsplit_once('.').unwrap();
+        let source = std::fs::read_to_string(dir.join(format!("{name}.jinja"))).unwrap();
+        let messages = std::fs::read_to_string(dir.join(format!("conversation.{conv}.json"))).unwrap();
+        let want = std::fs::read_to_string(expected).unwrap();
+        let t = ChatTemplate::new(source, TemplateSource::Model, "<s>".into(), "</s>".into()).unwrap();
+        match t.render_json(&messages, true) {
+            Ok(got) if got == want => {}
+            Ok(got) => failures.push(format!("{file}:\n--- want\n{want}\n--- got\n{got}")),
+            Err(e) => failures.push(format!("{file}: {e}")),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} renderings found in {}", dir.display());
+    assert!(failures.is_empty(), "{} of {checked} differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn messages_json_errors_are_clear() {
+    let t = tmpl("{{ messages | length }}");
+    assert_eq!(t.render_json(r#"[{"role": "user", "content": "x"}]"#, true).unwrap(), "1");
+    assert_eq!(t.render_json(r#"{"messages": [], "tools": [1]}"#, true).unwrap(), "0");
+    for bad in ["", "[", "{\"role\": 1}", "[1]", "\"text\"", "{\"messages\": 3}"] {
+        let e = t.render_json(bad, true).unwrap_err().to_string();
+        assert!(e.starts_with("chat messages: "), "{bad:?}: {e}");
+    }
+    let t = tmpl("{{ {'a': 'é😀'} | tojson(ensure_ascii=True) }}|{{ [1, 'a', none, true, 2.0] }}");
+    assert_eq!(t.render(&[], false).unwrap(), r#"{"a": "\u00e9\ud83d\ude00"}|[1, 'a', None, True, 2.0]"#);
+}

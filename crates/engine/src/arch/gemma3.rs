@@ -4,6 +4,7 @@
 
 use crate::attention::attention;
 use crate::config::Config;
+use crate::debug::dump;
 use crate::matmul::Matmul;
 use crate::model::{embed, rope_rows, Model, State};
 use crate::ops::{add_inplace, geglu_inplace, rms_norm_rows, scale_inplace};
@@ -51,28 +52,38 @@ impl Gemma3 {
         for (il, (l, qk, post)) in self.layers.iter().enumerate() {
             let (rc, table) = if c.layer_window(il).is_some() { (&c.rope_swa, &*rope_swa) } else { (&c.rope, &*rope) };
             rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
+            dump("attn_norm", il, xn, n, d);
             mm.run(&l.wq, xn, n, q);
             norm_heads(q, &qk.q_norm, c.rms_eps);
             rope_rows(rc, table, q, n, c.head_dim);
+            dump("Qcur", il, q, n, dq);
             scale_inplace(q, c.attn_scale);
             let (k_new, v_new) = kv.rows_mut(il, pos0, n);
             mm.run(&l.wk, xn, n, k_new);
             norm_heads(k_new, &qk.k_norm, c.rms_eps);
             rope_rows(rc, table, k_new, n, c.head_dim);
+            dump("Kcur", il, k_new, n, c.n_embd_kv());
             mm.run(&l.wv, xn, n, v_new);
             let (k_all, v_all) = kv.layer(il);
             attention(pool, &m.attn_shape(il, 1.0), q, k_all, v_all, n, pos0, &mut attn[..n * dq], attn_scratch);
+            dump("kqv_out", il, &attn[..n * dq], n, dq);
             mm.run(&l.wo, &attn[..n * dq], n, xn);
             rms_norm_rows(xn, &post.post_attn_norm, c.rms_eps, &mut attn[..n * d], n);
+            dump("attn_post_norm", il, &attn[..n * d], n, d);
             add_inplace(x, &attn[..n * d]);
+            dump("sa_out", il, x, n, d);
 
             rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
+            dump("ffn_norm", il, xn, n, d);
             mm.run(&l.gate, xn, n, gate);
             mm.run(&l.up, xn, n, up);
             geglu_inplace(gate, up);
             mm.run(&l.down, gate, n, xn);
+            dump("ffn_out", il, xn, n, d);
             rms_norm_rows(xn, &post.post_ffn_norm, c.rms_eps, &mut attn[..n * d], n);
+            dump("ffn_post_norm", il, &attn[..n * d], n, d);
             add_inplace(x, &attn[..n * d]);
+            dump("l_out", il, x, n, d);
         }
     }
 }

@@ -140,3 +140,85 @@ fn repack_dot(x: &[BlockQ4K], y: &[BlockQ8K], step: usize) -> f32 {
     }
     acc - accm
 }
+
+/// Which of the orders above a batched scalar gemm follows.
+#[derive(Clone, Copy)]
+pub enum Order {
+    /// [`tiled_dot`].
+    Tiled { has_min: bool },
+    /// [`repack_gemv_dot_q4_k`] (`QK_K`) or [`repack_gemm_dot_q4_k`] (64): FMAs every `step`
+    /// elements.
+    Repack { step: usize },
+}
+
+/// The accumulators of one (row, token) pair in [`Order`].
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    acc: f32,
+    accm: f32,
+}
+
+fn step(order: Order, w: &KBlock, y: &BlockQ8K, a: &mut Acc) {
+    match order {
+        Order::Tiled { has_min } => {
+            let (s1, s2) = int_sums(w, y, 0, QK_K);
+            let mut r = w.d * s1 as f32;
+            if has_min {
+                r = (-w.dmin).mul_add(s2 as f32, r);
+            }
+            a.acc = r.mul_add(y.d, a.acc);
+        }
+        Order::Repack { step } => {
+            for lo in (0..QK_K).step_by(step) {
+                let (s1, s2) = int_sums(w, y, lo, lo + step);
+                a.acc = (s1 as f32).mul_add(w.d * y.d, a.acc);
+                a.accm = (s2 as f32).mul_add(w.dmin * y.d, a.accm);
+            }
+        }
+    }
+}
+
+/// `out[c * stride + r]` for `nr` weight rows (`rb` bytes each, blocks of type `W`) and `nc`
+/// Q8_K token rows, bit-identical to the per-pair functions above, but unpacking each weight
+/// super-block once for up to 64 tokens: the scalar level's batched kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_blocks<W: bytemuck::Pod>(
+    n: usize,
+    w: &[u8],
+    nr: usize,
+    x: &[u8],
+    nc: usize,
+    out: &mut [f32],
+    stride: usize,
+    view: fn(&W) -> KBlock,
+    order: Order,
+) {
+    const TOKENS: usize = 64;
+    let nb = n / QK_K;
+    let (rb, xb) = (nb * std::mem::size_of::<W>(), nb * std::mem::size_of::<BlockQ8K>());
+    for c0 in (0..nc).step_by(TOKENS) {
+        let cn = TOKENS.min(nc - c0);
+        // A fixed array, not a Vec: this also runs in decode steps, which must not allocate.
+        let mut xs: [std::borrow::Cow<[BlockQ8K]>; TOKENS] = std::array::from_fn(|_| std::borrow::Cow::Borrowed(&[][..]));
+        for (c, slot) in xs[..cn].iter_mut().enumerate() {
+            *slot = crate::kernels::as_blocks::<BlockQ8K>(&x[(c0 + c) * xb..(c0 + c + 1) * xb]);
+        }
+        let xs = &xs[..cn];
+        for r in 0..nr {
+            let wr = crate::kernels::as_blocks::<W>(&w[r * rb..(r + 1) * rb]);
+            let mut acc = [Acc::default(); TOKENS];
+            for (b, wb) in wr.iter().enumerate() {
+                let kb = view(wb);
+                for (a, xr) in acc.iter_mut().zip(xs) {
+                    step(order, &kb, &xr[b], a);
+                }
+            }
+            for (c, a) in acc[..cn].iter().enumerate() {
+                out[(c0 + c) * stride + r] = match order {
+                    Order::Tiled { .. } => a.acc,
+                    Order::Repack { .. } => a.acc - a.accm,
+                };
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The scalar level's batched kernels ([`crate::matmul::BatchKernels`]): llama.cpp's batched
-//! orders from this module's scalar definitions, behind byte-level [`GemmFn`]s. One dot
-//! product per (row, token) pair: the truth the SIMD versions match, not fast.
+//! orders from this module's scalar definitions, behind byte-level [`GemmFn`]s. The truth
+//! the SIMD versions match; the K-quant ones unpack each weight block once per 64 tokens.
 
 use super::kquant::*;
 use crate::blocks::*;
@@ -25,21 +25,22 @@ macro_rules! pair_gemm {
     };
 }
 
-macro_rules! tiled {
-    ($name:ident, $wty:ident, $wblock:ty, $view:ident, $has_min:expr) => {
-        pair_gemm!($name, $wty, $wblock, Q8_K, BlockQ8K, |x: &[$wblock], y: &[BlockQ8K]| tiled_dot(
-            x.iter().zip(y).map(|(a, b)| ($view(a), *b)),
-            $has_min
-        ));
+/// A batched K-quant gemm in one of [`Order`]'s float orders, unpacking each weight
+/// super-block once for up to 64 tokens ([`gemm_blocks`]).
+macro_rules! batched {
+    ($name:ident, $wblock:ty, $view:ident, $order:expr) => {
+        fn $name(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+            gemm_blocks::<$wblock>(n, w, nr, x, nc, out, stride, $view, $order)
+        }
     };
 }
-tiled!(tiled_q2_k, Q2_K, BlockQ2K, kblock_q2_k, true);
-tiled!(tiled_q3_k, Q3_K, BlockQ3K, kblock_q3_k, false);
-tiled!(tiled_q4_k, Q4_K, BlockQ4K, kblock_q4_k, true);
-tiled!(tiled_q5_k, Q5_K, BlockQ5K, kblock_q5_k, true);
-tiled!(tiled_q6_k, Q6_K, BlockQ6K, kblock_q6_k, false);
-pair_gemm!(repack_gemv_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemv_dot_q4_k);
-pair_gemm!(repack_gemm_q4_k, Q4_K, BlockQ4K, Q8_K, BlockQ8K, repack_gemm_dot_q4_k);
+batched!(tiled_q2_k, BlockQ2K, kblock_q2_k, Order::Tiled { has_min: true });
+batched!(tiled_q3_k, BlockQ3K, kblock_q3_k, Order::Tiled { has_min: false });
+batched!(tiled_q4_k, BlockQ4K, kblock_q4_k, Order::Tiled { has_min: true });
+batched!(tiled_q5_k, BlockQ5K, kblock_q5_k, Order::Tiled { has_min: true });
+batched!(tiled_q6_k, BlockQ6K, kblock_q6_k, Order::Tiled { has_min: false });
+batched!(repack_gemv_q4_k, BlockQ4K, kblock_q4_k, Order::Repack { step: QK_K });
+batched!(repack_gemm_q4_k, BlockQ4K, kblock_q4_k, Order::Repack { step: 64 });
 pair_gemm!(repack_q4_0, Q4_0, BlockQ4_0, Q8_0, BlockQ8_0, super::repack_dot_q4_0);
 pair_gemm!(tinyblas_f32, F32, f32, F32, f32, super::tinyblas::tinyblas_dot_f32);
 pair_gemm!(tinyblas_f16, F16, f16, F16, f16, super::tinyblas::tinyblas_dot_f16);

