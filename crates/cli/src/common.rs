@@ -1,6 +1,8 @@
 //! Options shared by the subcommands that run a model, and model-path resolution.
 
 use anyhow::{bail, Context, Result};
+use engine::generate::GenStats;
+use engine::sampler::SamplerParams;
 use engine::{MatmulMode, Model, StateOptions};
 use std::path::{Path, PathBuf};
 
@@ -86,4 +88,61 @@ impl ModelArgs {
             mode: if self.reference { MatmulMode::Reference } else { MatmulMode::Fast },
         })
     }
+}
+
+/// llama.cpp's sampling options and defaults.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Temperature; 0 means greedy.
+    #[arg(long = "temp", default_value_t = 0.8)]
+    pub temp: f32,
+    #[arg(long = "top-k", default_value_t = 40)]
+    pub top_k: i32,
+    #[arg(long = "top-p", default_value_t = 0.95)]
+    pub top_p: f32,
+    #[arg(long = "min-p", default_value_t = 0.05)]
+    pub min_p: f32,
+    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Tokens the penalties look back over (0: none, -1: all).
+    #[arg(long = "repeat-last-n", default_value_t = 64, allow_negative_numbers = true)]
+    pub repeat_last_n: i32,
+    #[arg(long = "presence-penalty", default_value_t = 0.0)]
+    pub presence_penalty: f32,
+    #[arg(long = "frequency-penalty", default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+    /// Random seed (default: random).
+    #[arg(short = 's', long = "seed")]
+    pub seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    pub fn params(&self) -> SamplerParams {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+        });
+        SamplerParams {
+            temp: self.temp,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: self.repeat_last_n,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            seed,
+        }
+    }
+}
+
+/// Prompt and generation speed on stderr, one line (after each reply of run and chat).
+pub fn print_speed(stats: &GenStats) {
+    eprintln!(
+        "prompt eval: {} tokens, {:.1} tok/s | eval: {} tokens, {:.1} tok/s | stop: {:?}",
+        stats.n_prompt,
+        stats.prompt_tps(),
+        stats.n_generated,
+        stats.gen_tps(),
+        stats.stop_reason
+    );
 }
