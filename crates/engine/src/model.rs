@@ -92,6 +92,14 @@ impl State {
     pub fn reset(&mut self) {
         self.n_past = 0;
     }
+
+    /// Forget every position from `n_past` on and keep the ones before it (a chat rewinds to
+    /// the prefix its next prompt shares with the cache). The cache is written in place by
+    /// position and attention reads only positions up to the current one, so the dropped rows
+    /// are simply overwritten by the next forward.
+    pub fn truncate(&mut self, n_past: usize) {
+        self.n_past = self.n_past.min(n_past);
+    }
 }
 
 impl Model {
