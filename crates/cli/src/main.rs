@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod chat;
 mod common;
 mod inspect;
 mod perplexity;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt.
     Run(run::Args),
+    /// Multi-turn chat through the model's chat template, one user line per turn.
+    Chat(chat::Args),
     /// Perplexity of a text file, as llama-perplexity computes it.
     Perplexity(perplexity::Args),
     /// Prompt and generation throughput, as llama-bench measures them.
@@ -46,9 +49,10 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(llama_spellings(std::env::args_os()));
     let result = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Chat(a) => chat::run(a),
         Command::Perplexity(a) => perplexity::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
@@ -60,4 +64,18 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// llama.cpp's multi-letter short option `-sys` (chat's system message) as clap's `--system`;
+/// clap's short options are one letter, and `-sys` would otherwise read as `-s ys`.
+fn llama_spellings(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.collect();
+    if args.get(1).is_some_and(|a| a == "chat") {
+        for a in args.iter_mut().skip(2) {
+            if a == "-sys" {
+                *a = "--system".into();
+            }
+        }
+    }
+    args
 }
