@@ -12,7 +12,8 @@ const TURNS: [&str; 2] = ["What is the capital of France?", "And of Germany?"];
 /// (each batch size follows llama.cpp's order for it) and this small model's greedy margins are
 /// thin, so both feed one token per step; then every position computes the same numbers however
 /// the conversation is split into feeds, and any difference in the replies is the cache's.
-const OPTS: [&str; 8] = ["--temp", "0", "-n", "16", "-c", "512", "-b", "1"];
+/// One thread: this 135M model gains little from more, and on a busy machine they only wait.
+const OPTS: [&str; 10] = ["--temp", "0", "-n", "16", "-c", "512", "-b", "1", "-t", "1"];
 
 /// The model's path, fetched with the project's script if missing (the test fails if it cannot be had).
 fn real_model(file: &str) -> PathBuf {
@@ -96,12 +97,12 @@ fn a_full_context_ends_the_chat_cleanly() {
     let model = model.to_str().unwrap();
     let input = format!("{}\n{}\n", TURNS[0], TURNS[1]);
     // The first prompt is 37 tokens: a context of 40 leaves room for a 4-token reply, then ends.
-    let o = vibrant(&["chat", "-m", model, "--temp", "0", "-c", "40"], &input);
+    let o = vibrant(&["chat", "-m", model, "--temp", "0", "-c", "40", "-t", "1"], &input);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(prompt_eval_counts(&o), [37], "{err}");
     assert!(err.contains("the context of 40 tokens is full") && !err.contains("panicked"), "{err}");
     // A context smaller than the first prompt: no reply, the same clean end.
-    let o = vibrant(&["chat", "-m", model, "--temp", "0", "-c", "30"], &input);
+    let o = vibrant(&["chat", "-m", model, "--temp", "0", "-c", "30", "-t", "1"], &input);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.stdout.is_empty() && err.contains("no longer fits the context of 30"), "{err}");
 }
