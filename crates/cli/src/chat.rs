@@ -127,7 +127,9 @@ impl Session<'_> {
         }
         // Feed at least the last token: its logits give the first token of the reply.
         let keep = common_prefix(&self.cache, prompt_tokens).min(prompt_tokens.len() - 1);
+        // The state may keep less than asked (a sliding-window ring that has moved on).
         self.st.truncate(keep);
+        let keep = self.st.n_past;
         self.cache.truncate(keep);
         // The first reply token comes from the prompt's logits, each later one needs a free slot.
         let room = n_ctx - prompt_tokens.len() + 1;
