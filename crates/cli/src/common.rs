@@ -62,6 +62,11 @@ pub struct ModelArgs {
     /// Prompt batch size: most tokens processed in one forward step.
     #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
     pub batch: usize,
+    /// Batch-invariant results: every batch size multiplied in the single-token order, so the
+    /// logits are bit-identical for any -b and -t (default: llama.cpp's kernels, whose results
+    /// depend on the batch size, for parity with it).
+    #[arg(long = "deterministic")]
+    pub deterministic: bool,
     /// Use the plain f32 reference matmul (slow; for checking).
     #[arg(long = "reference", hide = true)]
     pub reference: bool,
@@ -85,7 +90,13 @@ impl ModelArgs {
             n_ctx: self.ctx,
             n_batch: self.batch.min(self.ctx),
             n_threads: self.threads.unwrap_or_else(engine::pool::default_threads),
-            mode: if self.reference { MatmulMode::Reference } else { MatmulMode::Fast },
+            mode: if self.reference {
+                MatmulMode::Reference
+            } else if self.deterministic {
+                MatmulMode::Deterministic
+            } else {
+                MatmulMode::Fast
+            },
         })
     }
 }

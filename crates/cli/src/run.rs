@@ -59,6 +59,9 @@ pub fn run(a: Args) -> Result<()> {
     let n_predict = if a.n_predict < 0 { opts.n_ctx - prompt_tokens.len() } else { a.n_predict as usize };
     let params = GenParams { n_predict, ignore_eos: a.ignore_eos, n_probs: a.n_probs };
     let mut sampler = Sampler::new(a.sampling.params(), model.config.n_vocab);
+    if a.ignore_eos {
+        sampler.ban(tok.eog_ids());
+    }
     let mut history = Vec::with_capacity(opts.n_ctx);
     let mut decoder = tok.stream_decoder(false);
     let mut text = String::new();

@@ -24,6 +24,9 @@ pub struct AttnShape {
     pub scale: f32,
     /// Sliding window: a query at position p sees keys in (p - window, p].
     pub window: Option<usize>,
+    /// Multiply a batch's probabilities by V in llama.cpp's batched order (tinyBLAS), as it
+    /// does; false: every token in the single-token order, whatever the batch.
+    pub batch_order: bool,
 }
 
 /// f32 scratch the exact attention needs per thread: one score row and 32 V accumulators.
@@ -66,7 +69,7 @@ pub fn attention(
             let (t, h) = (i / s.n_head, i % s.n_head);
             // SAFETY: output row (t, h) is written only by the thread that claimed index i.
             let o = unsafe { out.range(t * dq + h * hd..t * dq + (h + 1) * hd) };
-            attend_one(s, &q[t * dq + h * hd..][..hd], k, v, pos0 + t, h, n > 1, scores, acc, o);
+            attend_one(s, &q[t * dq + h * hd..][..hd], k, v, pos0 + t, h, n > 1 && s.batch_order, scores, acc, o);
         }
     });
 }
@@ -247,7 +250,7 @@ mod tests {
             (2, 2, 256, 7, 10, Some(4)),
             (6, 3, 96, 1, 100, Some(33)),
         ] {
-            let s = AttnShape { n_head, n_head_kv, head_dim: hd, scale: 1.0 / (hd as f32).sqrt(), window };
+            let s = AttnShape { n_head, n_head_kv, head_dim: hd, scale: 1.0 / (hd as f32).sqrt(), window, batch_order: true };
             let n_ctx = pos0 + n;
             let q = rand_vec(n * n_head * hd, &mut seed);
             let k: Vec<f32> = rand_vec(n_ctx * n_head_kv * hd, &mut seed).iter().map(|x| x * 3.0).collect();

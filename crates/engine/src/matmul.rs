@@ -20,6 +20,10 @@ const MAX_CHUNK_ROWS: usize = 256;
 pub enum MatmulMode {
     /// Quantized activations and the kernel table, as llama.cpp computes.
     Fast,
+    /// Quantized activations, and every batch size multiplied in the single-token (`vec_dot`)
+    /// order: the logits do not depend on how a prompt is split into batches (issue #6's
+    /// batch invariance; llama.cpp's batched kernels round differently from its vec_dot).
+    Deterministic,
     /// f32 activations and weight rows dequantized on the fly: the plain reference for tests.
     Reference,
 }
@@ -45,7 +49,7 @@ impl Matmul<'_> {
         let (rows, cols) = (w.rows, w.cols);
         assert!(x.len() >= n * cols && out.len() >= n * rows, "matmul {}: buffers too small", w.name);
         match self.mode {
-            MatmulMode::Fast => self.run_fast(w, &x[..n * cols], n, &mut out[..n * rows]),
+            MatmulMode::Fast | MatmulMode::Deterministic => self.run_fast(w, &x[..n * cols], n, &mut out[..n * rows]),
             MatmulMode::Reference => self.run_reference(w, &x[..n * cols], n, &mut out[..n * rows]),
         }
     }
@@ -70,7 +74,10 @@ impl Matmul<'_> {
         let wb = w.bytes(self.file);
         let rb = w.row_bytes();
         // llama.cpp's kernel for this type and batch size (tokens past n_main use the tail).
-        let plan = k.plan(w.ty, rows, n, w.repacked);
+        let plan = match self.mode {
+            MatmulMode::Deterministic => quant::matmul::BatchPlan { main: tk.gemm, n_main: n, tail: tk.gemm },
+            _ => k.plan(w.ty, rows, n, w.repacked),
+        };
         let chunk = chunk_rows(rows, self.pool.n_threads());
         let out = DisjointMut::new(out);
         self.pool.parallel_for(rows, chunk, &|r0, r1| {

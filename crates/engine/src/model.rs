@@ -233,9 +233,11 @@ impl Model {
     }
 
     /// Attention shape of layer `il`; `scale` is the multiplier applied to q·k.
-    pub fn attn_shape(&self, il: usize, scale: f32) -> AttnShape {
+    /// `mode` decides whether batches follow llama.cpp's batched order ([`MatmulMode::Fast`]).
+    pub fn attn_shape(&self, il: usize, scale: f32, mode: MatmulMode) -> AttnShape {
         let c = &self.config;
-        AttnShape { n_head: c.n_head, n_head_kv: c.n_head_kv, head_dim: c.head_dim, scale, window: c.layer_window(il) }
+        let batch_order = mode == MatmulMode::Fast;
+        AttnShape { n_head: c.n_head, n_head_kv: c.n_head_kv, head_dim: c.head_dim, scale, window: c.layer_window(il), batch_order }
     }
 }
 

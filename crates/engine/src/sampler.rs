@@ -45,6 +45,8 @@ pub struct Sampler {
     logits: Vec<f32>,
     /// Occurrence counts of the penalty window, zeroed again after each use.
     counts: Vec<u32>,
+    /// Tokens never sampled (llama.cpp's --ignore-eos bans end-of-generation tokens).
+    banned: Vec<u32>,
 }
 
 impl Sampler {
@@ -55,7 +57,14 @@ impl Sampler {
             cand: Vec::with_capacity(n_vocab),
             logits: vec![0.0; n_vocab],
             counts: vec![0; n_vocab],
+            banned: Vec::new(),
         }
+    }
+
+    /// Never sample these tokens: llama.cpp's `--ignore-eos` gives end-of-generation tokens
+    /// a logit bias of -inf, so generation goes on with the next most likely token.
+    pub fn ban(&mut self, ids: &[u32]) {
+        self.banned.extend_from_slice(ids);
     }
 
     /// Picks the next token from `logits`; `history` is every token so far (for penalties).
@@ -63,6 +72,11 @@ impl Sampler {
         let n = logits.len().min(self.logits.len());
         self.logits[..n].copy_from_slice(&logits[..n]);
         self.apply_penalties(history, n);
+        for &id in &self.banned {
+            if let Some(l) = self.logits.get_mut(id as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
         let p = &self.params;
         if p.temp <= 0.0 {
             return argmax(&self.logits[..n]);
@@ -224,6 +238,20 @@ mod tests {
         let l = logits();
         let mut s = Sampler::new(SamplerParams { temp: 0.0, ..Default::default() }, l.len());
         assert_eq!(s.sample(&l, &[]), argmax(&l));
+    }
+
+    #[test]
+    fn banned_tokens_are_never_drawn() {
+        let l = logits();
+        let best = argmax(&l);
+        let mut greedy = Sampler::new(SamplerParams { temp: 0.0, ..Default::default() }, l.len());
+        greedy.ban(&[best]);
+        let mut second = l.clone();
+        second[best as usize] = f32::MIN;
+        assert_eq!(greedy.sample(&l, &[]), argmax(&second));
+        let mut hot = Sampler::new(SamplerParams { temp: 5.0, top_k: 0, top_p: 1.0, min_p: 0.0, ..Default::default() }, l.len());
+        hot.ban(&[best]);
+        assert!((0..200).all(|_| hot.sample(&l, &[]) != best));
     }
 
     #[test]

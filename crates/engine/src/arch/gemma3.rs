@@ -65,7 +65,7 @@ impl Gemma3 {
             dump("Kcur", il, k_new, n, c.n_embd_kv());
             mm.run(&l.wv, xn, n, v_new);
             let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, 1.0), q, k_all, v_all, n, pos0, &mut attn[..n * dq], attn_scratch);
+            attention(pool, &m.attn_shape(il, 1.0, *mode), q, k_all, v_all, n, pos0, &mut attn[..n * dq], attn_scratch);
             dump("kqv_out", il, &attn[..n * dq], n, dq);
             mm.run(&l.wo, &attn[..n * dq], n, xn);
             rms_norm_rows(xn, &post.post_attn_norm, c.rms_eps, &mut attn[..n * d], n);

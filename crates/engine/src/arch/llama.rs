@@ -71,7 +71,7 @@ impl Llama {
             dump("Kcur", il, k_new, n, c.n_embd_kv());
             mm.run(&l.wv, xn, n, v_new);
             let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, c.attn_scale), q, k_all, v_all, n, pos0, attn, attn_scratch);
+            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, k_all, v_all, n, pos0, attn, attn_scratch);
             dump("kqv_out", il, attn, n, dq);
             mm.run(&l.wo, attn, n, xn);
             dump("attn_out", il, xn, n, d);

@@ -58,7 +58,7 @@ impl Qwen2 {
             mm.run(&l.wv, xn, n, v_new);
             add_bias_rows(v_new, &b.bv);
             let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, c.attn_scale), q, k_all, v_all, n, pos0, attn, attn_scratch);
+            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, k_all, v_all, n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 
