@@ -13,11 +13,10 @@ use crate::blocks::*;
 use std::arch::x86_64::*;
 
 /// Generates `tile::<R, C>` and `dot` for one type-0 format. `decode` gives the 32 weight
-/// bytes (signed or unsigned per `signed`); `min` and `act_s` the f16 bits of the weight
-/// offset `m` and the activation's `s` (types with an offset).
+/// bytes (signed or unsigned per `signed`); with `min`, the weight block's offset `m` and the
+/// activation's `s` (the f16 after `d` in both blocks) add `m * s` per block.
 macro_rules! type0 {
-    ($name:ident, $W:ty, $X:ty, signed: $signed:literal, min: $has_min:literal,
-     decode: |$wb:ident| $decode:expr, min: |$mb:ident| $min_bits:expr, act_s: |$yb:ident| $act_s:expr) => {
+    ($name:ident, $W:ty, $X:ty, signed: $signed:literal, min: $has_min:literal, decode: |$wb:ident| $decode:expr) => {
         pub(super) mod $name {
             use super::*;
 
@@ -28,18 +27,15 @@ macro_rules! type0 {
                 $decode
             }
 
-            /// The block offset `m` (types with one), as f16 bits.
+            /// The first two f16 of a block, as f32 lanes 0 and 1: `d`, then `m` (weights) or
+            /// `s` (Q8_1); for the other types lane 1 is whatever bytes follow `d`, unused.
+            /// One 4-byte load into a zeroed register: converting a lone f16 scale instead
+            /// (`vpinsrw` into a live register) chains each block to the previous block's FMA.
             #[inline]
-            #[allow(unused_variables)]
-            fn min_bits($mb: &$W) -> u16 {
-                $min_bits
-            }
-
-            /// The activation block's `s` (Q8_1), as f16 bits.
-            #[inline]
-            #[allow(unused_variables)]
-            fn act_s_bits($yb: &$X) -> u16 {
-                $act_s
+            #[target_feature(enable = "avx2,fma,f16c")]
+            fn head<B: bytemuck::Pod>(b: &B) -> __m128 {
+                let h = &bytemuck::bytes_of(b)[..4];
+                _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([h[0], h[1], h[2], h[3]])))
             }
 
             /// R weight rows x C activation rows; each output in `dot`'s exact order.
@@ -54,42 +50,31 @@ macro_rules! type0 {
                 }
                 let mut acc = [[_mm256_setzero_ps(); C]; R];
                 let mut summs = [[0f32; C]; R];
-                // Scales are converted eight blocks at a time (see `h2f8`).
-                for b0 in (0..nb).step_by(8) {
-                    let m = (nb - b0).min(8);
-                    let mut dy = [[0f32; 8]; C];
-                    let mut sy = [[0f32; 8]; C];
+                for b in 0..nb {
+                    let mut qy = [_mm256_setzero_si256(); C];
+                    let mut dy = [0f32; C];
+                    let mut sy = [0f32; C];
                     for c in 0..C {
-                        let xs = &x[c][b0..b0 + m];
-                        dy[c] = h2f8(std::array::from_fn(|k| xs.get(k).map_or(0, |y| y.d.to_bits())));
+                        let y = &x[c][b];
+                        qy[c] = ld_i8(&y.qs, 0);
+                        let h = head(y);
+                        dy[c] = _mm_cvtss_f32(h);
                         if $has_min {
-                            sy[c] = h2f8(std::array::from_fn(|k| xs.get(k).map_or(0, |y| act_s_bits(y))));
+                            sy[c] = _mm_cvtss_f32(_mm_movehdup_ps(h));
                         }
                     }
-                    let mut dx = [[0f32; 8]; R];
-                    let mut mx = [[0f32; 8]; R];
                     for r in 0..R {
-                        let ws = &w[r][b0..b0 + m];
-                        dx[r] = h2f8(std::array::from_fn(|k| ws.get(k).map_or(0, |b| b.d.to_bits())));
-                        if $has_min {
-                            mx[r] = h2f8(std::array::from_fn(|k| ws.get(k).map_or(0, |b| min_bits(b))));
-                        }
-                    }
-                    for k in 0..m {
-                        let b = b0 + k;
-                        let mut qy = [_mm256_setzero_si256(); C];
+                        let wb = &w[r][b];
+                        let qx = decode(wb);
+                        let h = head(wb);
+                        let dx = _mm_cvtss_f32(h);
+                        let mx = _mm_cvtss_f32(_mm_movehdup_ps(h));
                         for c in 0..C {
-                            qy[c] = ld_i8(&x[c][b].qs, 0);
-                        }
-                        for r in 0..R {
-                            let qx = decode(&w[r][b]);
-                            for c in 0..C {
-                                if $has_min {
-                                    summs[r][c] = mx[r][k].mul_add(sy[c][k], summs[r][c]);
-                                }
-                                let lanes = if $signed { dot_i8(qx, qy[c]) } else { dot_us8(qx, qy[c]) };
-                                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx[r][k] * dy[c][k]), _mm256_cvtepi32_ps(lanes), acc[r][c]);
+                            if $has_min {
+                                summs[r][c] = mx.mul_add(sy[c], summs[r][c]);
                             }
+                            let lanes = if $signed { dot_i8(qx, qy[c]) } else { dot_us8(qx, qy[c]) };
+                            acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[c]), _mm256_cvtepi32_ps(lanes), acc[r][c]);
                         }
                     }
                 }
@@ -111,28 +96,20 @@ macro_rules! type0 {
 }
 
 type0!(q4_1, BlockQ4_1, BlockQ8_1, signed: false, min: true,
-    decode: |b| nibbles(&b.qs),
-    min: |b| b.m.to_bits(),
-    act_s: |y| y.s.to_bits());
+    decode: |b| nibbles(&b.qs));
 
 type0!(q5_1, BlockQ5_1, BlockQ8_1, signed: false, min: true,
     decode: |b| {
         let hi = _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10));
         _mm256_or_si256(nibbles(&b.qs), hi)
-    },
-    min: |b| b.m.to_bits(),
-    act_s: |y| y.s.to_bits());
+    });
 
 type0!(q5_0, BlockQ5_0, BlockQ8_0, signed: true, min: false,
     decode: |b| {
         // q - 16: set the top nibble (0xF0 = -16 + nibble) where the fifth bit is clear.
         let hi = _mm256_andnot_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0xF0u8 as i8));
         _mm256_or_si256(nibbles(&b.qs), hi)
-    },
-    min: |b| 0,
-    act_s: |y| 0);
+    });
 
 type0!(q8_0, BlockQ8_0, BlockQ8_0, signed: true, min: false,
-    decode: |b| ld_i8(&b.qs, 0),
-    min: |b| 0,
-    act_s: |y| 0);
+    decode: |b| ld_i8(&b.qs, 0));
