@@ -1,6 +1,7 @@
 //! Options shared by the subcommands that run a model, and model-path resolution.
 
 use anyhow::{bail, Context, Result};
+use engine::kv_cache::KvType;
 use engine::{MatmulMode, Model, StateOptions};
 use std::path::{Path, PathBuf};
 
@@ -60,9 +61,22 @@ pub struct ModelArgs {
     /// Prompt batch size: most tokens processed in one forward step.
     #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
     pub batch: usize,
+    /// KV cache type for K: f32, f16 or q8_0 (also -ctk, as llama.cpp spells it).
+    #[arg(long = "cache-type-k", default_value = "f16", value_parser = parse_kv_type)]
+    pub cache_type_k: KvType,
+    /// KV cache type for V: f32, f16 or q8_0 (also -ctv).
+    #[arg(long = "cache-type-v", default_value = "f16", value_parser = parse_kv_type)]
+    pub cache_type_v: KvType,
+    /// Keep every position in sliding-window layers instead of a ring of window + batch.
+    #[arg(long = "swa-full")]
+    pub swa_full: bool,
     /// Use the plain f32 reference matmul (slow; for checking).
     #[arg(long = "reference", hide = true)]
     pub reference: bool,
+}
+
+fn parse_kv_type(s: &str) -> Result<KvType, String> {
+    KvType::from_name(s).ok_or_else(|| format!("unknown cache type {s:?} (expected f32, f16 or q8_0)"))
 }
 
 impl ModelArgs {
@@ -84,6 +98,9 @@ impl ModelArgs {
             n_batch: self.batch.min(self.ctx),
             n_threads: self.threads.unwrap_or_else(engine::pool::default_threads),
             mode: if self.reference { MatmulMode::Reference } else { MatmulMode::Fast },
+            cache_type_k: self.cache_type_k,
+            cache_type_v: self.cache_type_v,
+            swa_full: self.swa_full,
         })
     }
 }

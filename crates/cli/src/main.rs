@@ -38,6 +38,15 @@ enum Command {
     Template(template::Args),
 }
 
+/// llama.cpp's single-dash long options `-ctk`/`-ctv` (clap would read `-ctk` as `-c tk`).
+fn llama_cpp_spelling(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str() {
+        Some("-ctk") => "--cache-type-k".into(),
+        Some("-ctv") => "--cache-type-v".into(),
+        _ => arg,
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -46,7 +55,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(std::env::args_os().map(llama_cpp_spelling));
     let result = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Perplexity(a) => perplexity::run(a),
