@@ -73,7 +73,7 @@ impl GenStats {
 /// Generate after `prompt`, which is appended to whatever `st` already holds (multi-turn chat
 /// feeds only the new turn). `history` holds the tokens already in `st` and receives the prompt
 /// and every generated token (the repetition penalties read it); give it capacity n_ctx up front
-/// so the loop does not allocate.
+/// so the loop does not allocate (with a context shift it can outgrow that, and then grows).
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &Model,

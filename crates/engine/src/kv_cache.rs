@@ -69,11 +69,11 @@ impl KvType {
     /// types, only heads that are a multiple of 64; for K the largest power of two dividing
     /// the head (`n_rot_k`), for V always 64 (`n_rot_v`).
     fn rotation(self, head_dim: usize, is_k: bool) -> usize {
-        if self != KvType::Q8_0 || head_dim % 64 != 0 {
+        if self != KvType::Q8_0 || !head_dim.is_multiple_of(64) {
             return 0;
         }
         let mut n = 64;
-        while is_k && head_dim % (2 * n) == 0 {
+        while is_k && head_dim.is_multiple_of(2 * n) {
             n *= 2;
         }
         n
@@ -140,7 +140,7 @@ impl KvCache {
     /// `windows[il]`: the sliding window of layer il, if it has one.
     pub fn new(s: KvShape, windows: &[Option<usize>]) -> Result<KvCache, EngineError> {
         for (what, ty) in [("K", s.type_k), ("V", s.type_v)] {
-            if s.head_dim % ty.ggml().block_size() != 0 {
+            if !s.head_dim.is_multiple_of(ty.ggml().block_size()) {
                 return Err(EngineError::BadCacheType { what, ty: ty.name(), head_dim: s.head_dim, block: ty.ggml().block_size() });
             }
         }

@@ -17,7 +17,7 @@ use engine::sampler::{Sampler, SamplerParams};
 use engine::{MatmulMode, Model, StateOptions};
 
 fn smollm2() -> Model {
-    Model::load(&real_model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap()
+    Model::load(real_model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap()
 }
 
 fn opts(n_ctx: usize, ty: KvType) -> StateOptions {
