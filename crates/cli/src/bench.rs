@@ -115,7 +115,7 @@ pub fn run(args: Args) -> Result<()> {
     opts.n_ctx = args.n_prompt.max(args.depth + args.n_gen).max(1);
     opts.n_batch = args.model.batch.min(opts.n_ctx);
     let n_threads = opts.n_threads;
-    let mut st = model.new_state(opts);
+    let mut st = model.new_state(opts)?;
     let n_vocab = model.config.n_vocab;
 
     let mut results = Vec::new();
@@ -171,6 +171,8 @@ pub fn run(args: Args) -> Result<()> {
             "ttft_ms": ttft_ms,
             "allocations_per_token": allocs_per_token,
             "memory": { "rss_bytes": rss, "weights_mapped_bytes": weights, "kv_bytes": kv, "scratch_bytes": scratch },
+            "cache_type_k": opts.cache_type_k.name(),
+            "cache_type_v": opts.cache_type_v.name(),
             "kernels": quant::kernels::kernels().level.name(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -190,9 +192,11 @@ pub fn run(args: Args) -> Result<()> {
         println!("heap allocations per decoded token: {a:.2}");
     }
     println!(
-        "memory: RSS {:.1} MiB = weights (mapped) {:.1} MiB + KV {:.1} MiB + scratch {:.1} MiB + other {:.1} MiB",
+        "memory: RSS {:.1} MiB = weights (mapped) {:.1} MiB + KV ({}/{}) {:.1} MiB + scratch {:.1} MiB + other {:.1} MiB",
         mib(rss),
         mib(weights),
+        opts.cache_type_k.name(),
+        opts.cache_type_v.name(),
         mib(kv),
         mib(scratch),
         mib(rss.saturating_sub(weights + kv + scratch))

@@ -68,7 +68,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut session = Session {
         model: &model,
         tok,
-        st: model.new_state(opts),
+        st: model.new_state(opts)?,
         sampler: Sampler::new(a.sampling.params(), model.config.n_vocab),
         // One more than the context: generate() appends the last sampled token, never fed.
         cache: Vec::with_capacity(opts.n_ctx + 1),
@@ -134,7 +134,7 @@ impl Session<'_> {
         // The first reply token comes from the prompt's logits, each later one needs a free slot.
         let room = n_ctx - prompt_tokens.len() + 1;
         let n_predict = self.n_predict.map_or(room, |n| n.min(room));
-        let params = GenParams { n_predict, ignore_eos: false, n_probs: 0 };
+        let params = GenParams { n_predict, ignore_eos: false, n_probs: 0, context_shift: None };
         let tok = &self.tok;
         let mut decoder = tok.stream_decoder(false);
         let mut text = String::new();

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use engine::generate::GenStats;
 use engine::sampler::SamplerParams;
+use engine::kv_cache::KvType;
 use engine::{MatmulMode, Model, StateOptions};
 use std::path::{Path, PathBuf};
 
@@ -67,9 +68,22 @@ pub struct ModelArgs {
     /// depend on the batch size, for parity with it).
     #[arg(long = "deterministic")]
     pub deterministic: bool,
+    /// KV cache type for K: f32, f16 or q8_0 (also -ctk, as llama.cpp spells it).
+    #[arg(long = "cache-type-k", default_value = "f16", value_parser = parse_kv_type)]
+    pub cache_type_k: KvType,
+    /// KV cache type for V: f32, f16 or q8_0 (also -ctv).
+    #[arg(long = "cache-type-v", default_value = "f16", value_parser = parse_kv_type)]
+    pub cache_type_v: KvType,
+    /// Keep every position in sliding-window layers instead of a ring of window + batch.
+    #[arg(long = "swa-full")]
+    pub swa_full: bool,
     /// Use the plain f32 reference matmul (slow; for checking).
     #[arg(long = "reference", hide = true)]
     pub reference: bool,
+}
+
+fn parse_kv_type(s: &str) -> Result<KvType, String> {
+    KvType::from_name(s).ok_or_else(|| format!("unknown cache type {s:?} (expected f32, f16 or q8_0)"))
 }
 
 impl ModelArgs {
@@ -97,6 +111,9 @@ impl ModelArgs {
             } else {
                 MatmulMode::Fast
             },
+            cache_type_k: self.cache_type_k,
+            cache_type_v: self.cache_type_v,
+            swa_full: self.swa_full,
         })
     }
 }

@@ -41,6 +41,15 @@ enum Command {
     Template(template::Args),
 }
 
+/// llama.cpp's single-dash long options `-ctk`/`-ctv` (clap would read `-ctk` as `-c tk`).
+fn llama_cpp_spelling(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str() {
+        Some("-ctk") => "--cache-type-k".into(),
+        Some("-ctv") => "--cache-type-v".into(),
+        _ => arg,
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -49,7 +58,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = Cli::parse_from(llama_spellings(std::env::args_os()));
+    let cli = Cli::parse_from(llama_spellings(std::env::args_os().map(llama_cpp_spelling)));
     let result = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::run(a),

@@ -29,7 +29,7 @@ pub fn run(mut a: Args) -> Result<()> {
     let tok = Tokenizer::from_gguf(&model.file).context("loading the tokenizer")?;
     let mut opts = a.model.state_options(&model)?;
     opts.n_batch = opts.n_ctx;
-    let mut st = model.new_state(opts);
+    let mut st = model.new_state(opts)?;
     let tokens = tok.encode(&text, true, false);
     let bos = if tok.add_bos() { tok.bos_id() } else { None };
     let n_chunks = (tokens.len() / opts.n_ctx).min(a.chunks.unwrap_or(usize::MAX));

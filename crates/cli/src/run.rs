@@ -2,7 +2,7 @@
 
 use crate::common::{print_speed, ModelArgs, SamplingArgs};
 use anyhow::{bail, Context, Result};
-use engine::generate::{generate, Flow, GenParams};
+use engine::generate::{generate, Flow, GenParams, StopReason};
 use engine::sampler::Sampler;
 use serde_json::json;
 use std::io::Write;
@@ -36,6 +36,13 @@ pub struct Args {
     /// Print one JSON object at the end instead of streaming text.
     #[arg(long = "json")]
     pub json: bool,
+    /// When the context fills up, drop the older half of the tokens after the kept ones and
+    /// go on (llama.cpp's --context-shift); without it generation stops at a full context.
+    #[arg(long = "context-shift")]
+    pub context_shift: bool,
+    /// Prompt tokens kept by a context shift, besides the BOS token (-1: the whole prompt).
+    #[arg(long = "keep", default_value_t = 0, allow_negative_numbers = true)]
+    pub keep: i64,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -47,7 +54,7 @@ pub fn run(a: Args) -> Result<()> {
     let model = a.model.load()?;
     let tok = Tokenizer::from_gguf(&model.file).context("loading the tokenizer")?;
     let opts = a.model.state_options(&model)?;
-    let mut st = model.new_state(opts);
+    let mut st = model.new_state(opts)?;
     // As llama.cpp: special tokens per the model's metadata, and special tokens parsed in text.
     let prompt_tokens = tok.encode(&prompt, true, true);
     if prompt_tokens.is_empty() {
@@ -56,8 +63,21 @@ pub fn run(a: Args) -> Result<()> {
     if prompt_tokens.len() > opts.n_ctx {
         bail!("the prompt has {} tokens but the context holds {} (raise -c)", prompt_tokens.len(), opts.n_ctx);
     }
-    let n_predict = if a.n_predict < 0 { opts.n_ctx - prompt_tokens.len() } else { a.n_predict as usize };
-    let params = GenParams { n_predict, ignore_eos: a.ignore_eos, n_probs: a.n_probs };
+    // llama-cli's n_keep: out of range or -1 means the whole prompt; otherwise the BOS token,
+    // if the model adds one, is kept on top of the count.
+    let n_keep = if a.keep < 0 || a.keep as usize > prompt_tokens.len() {
+        prompt_tokens.len()
+    } else {
+        a.keep as usize + usize::from(tok.add_bos())
+    };
+    let context_shift = a.context_shift.then_some(n_keep);
+    let n_predict = match (a.n_predict < 0, a.context_shift) {
+        (false, _) => a.n_predict as usize,
+        // -1 with context shift: until end of generation, however long.
+        (true, true) => usize::MAX,
+        (true, false) => opts.n_ctx - prompt_tokens.len(),
+    };
+    let params = GenParams { n_predict, ignore_eos: a.ignore_eos, n_probs: a.n_probs, context_shift };
     let mut sampler = Sampler::new(a.sampling.params(), model.config.n_vocab);
     if a.ignore_eos {
         sampler.ban(tok.eog_ids());
@@ -101,6 +121,7 @@ pub fn run(a: Args) -> Result<()> {
                 "predicted_ms": stats.gen_time.as_secs_f64() * 1e3,
                 "predicted_per_second": stats.gen_tps(),
                 "stop_reason": format!("{:?}", stats.stop_reason),
+                "context_shifts": stats.n_shifts,
             },
         });
         writeln!(out, "{obj}")?;
@@ -108,5 +129,15 @@ pub fn run(a: Args) -> Result<()> {
         writeln!(out)?;
     }
     print_speed(&stats);
+    if stats.n_shifts > 0 {
+        eprintln!("context shifts: {} (n_keep {n_keep})", stats.n_shifts);
+    }
+    if stats.stop_reason == StopReason::ContextFull {
+        eprintln!(
+            "stopped: the context is full ({} tokens); raise -c or pass --context-shift{}",
+            opts.n_ctx,
+            if a.context_shift { " with a smaller --keep" } else { "" }
+        );
+    }
     Ok(())
 }

@@ -10,7 +10,7 @@ fn main() {
     let mode = if a.get(4).map(|s| s.as_str()) == Some("reference") { MatmulMode::Reference } else { MatmulMode::Fast };
     let case = &g["cases"][ci];
     let prompt: Vec<u32> = case["prompt_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, mode });
+    let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, mode, ..Default::default() }).unwrap();
     let steps: usize = a.get(5).map_or(0, |s| s.parse().unwrap());
     let completion: Vec<u32> = case["completion_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     // SPLIT=2,4: feed the prompt in batches of these sizes (as llama-server did for SWA models).

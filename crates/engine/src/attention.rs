@@ -9,9 +9,12 @@
 //! (token, head) pairs; each pair writes its own output row. The online-softmax (flash)
 //! variant for long contexts is [`attention_online`].
 
-use crate::ops::vexpf;
+use crate::kv_cache::{KvType, LayerKv};
+use crate::ops::{fwht_blocks, vexpf};
 use crate::parallel::DisjointMut;
 use crate::pool::ThreadPool;
+use gguf::GgmlType;
+use half::f16;
 use quant::emulate::hsum8;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -29,21 +32,21 @@ pub struct AttnShape {
     pub batch_order: bool,
 }
 
-/// f32 scratch the exact attention needs per thread: one score row and 32 V accumulators.
+/// f32 scratch the exact attention needs per thread: one score row, 32 V accumulators, and
+/// three head-sized rows (the query in the K type, and one dequantized V row).
 pub fn scratch_per_thread(n_ctx: usize, head_dim: usize) -> usize {
-    n_ctx.next_multiple_of(32) + 32 * head_dim
+    n_ctx.next_multiple_of(32) + 35 * head_dim
 }
 
-/// `out[t][h] = softmax(q[t][h] · K[0..=p]ᵀ · scale) · V[0..=p]` for p = pos0 + t.
-/// `q` and `out` are `[n][n_head * head_dim]`; `k` and `v` are the layer's cache `[n_ctx][kv_dim]`;
-/// `scratch` holds [`scratch_per_thread`] floats for each pool thread.
+/// `out[t][h] = softmax(q[t][h] · K[lo..=p]ᵀ · scale) · V[lo..=p]` for p = pos0 + t, lo the
+/// first position p's window and the cache hold. `q` and `out` are `[n][n_head * head_dim]`;
+/// `kv` is the layer's cache; `scratch` holds [`scratch_per_thread`] floats for each pool thread.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     pool: &ThreadPool,
     s: &AttnShape,
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    kv: &LayerKv,
     n: usize,
     pos0: usize,
     out: &mut [f32],
@@ -51,16 +54,19 @@ pub fn attention(
 ) {
     let hd = s.head_dim;
     let dq = s.n_head * hd;
-    let n_ctx = k.len() / (s.n_head_kv * hd);
-    let per_thread = scratch_per_thread(n_ctx, hd);
+    let per_thread = scratch_per_thread(kv.n_ctx, hd);
     assert!(scratch.len() >= per_thread * pool.n_threads(), "attention scratch too small");
+    assert!(pos0 + n <= kv.n_ctx, "positions past the context");
     let out = DisjointMut::new(&mut out[..n * dq]);
     let scratch = DisjointMut::new(scratch);
     let next = AtomicUsize::new(0);
     pool.run(&|tid, _| {
         // SAFETY: each thread uses only its own slice of the scratch.
         let mine = unsafe { scratch.range(tid * per_thread..(tid + 1) * per_thread) };
-        let (scores, acc) = mine.split_at_mut(n_ctx.next_multiple_of(32));
+        let (scores, rest) = mine.split_at_mut(kv.n_ctx.next_multiple_of(32));
+        let (acc, rest) = rest.split_at_mut(32 * hd);
+        let (qx, vrow) = rest.split_at_mut(2 * hd);
+        let mut rows = Rows { scores, acc, qx, vrow: &mut vrow[..hd] };
         loop {
             let i = next.fetch_add(1, Relaxed);
             if i >= n * s.n_head {
@@ -69,28 +75,76 @@ pub fn attention(
             let (t, h) = (i / s.n_head, i % s.n_head);
             // SAFETY: output row (t, h) is written only by the thread that claimed index i.
             let o = unsafe { out.range(t * dq + h * hd..t * dq + (h + 1) * hd) };
-            attend_one(s, &q[t * dq + h * hd..][..hd], k, v, pos0 + t, h, n > 1 && s.batch_order, scores, acc, o);
+            attend_one(s, &q[t * dq + h * hd..][..hd], kv, pos0 + t, h, n > 1 && s.batch_order, &mut rows, o);
         }
     });
 }
 
-/// One query row against keys `lo..=p`, as ggml's soft_max + mul_mat compute it. `batch`:
-/// llama.cpp multiplies the probabilities by V with tinyBLAS (one 8-lane accumulator per
-/// output) when several tokens are processed together, and with `ggml_vec_dot_f32` (four
-/// 8-lane accumulators) for a single token; we follow it so a prompt batch and each decode
-/// step give its exact values.
+/// One thread's scratch rows.
+struct Rows<'a> {
+    /// Scores then probabilities, indexed by position.
+    scores: &'a mut [f32],
+    /// 32 V accumulator rows.
+    acc: &'a mut [f32],
+    /// The query copied (and rotated) as f32, then converted to the K type: 2 * head_dim floats.
+    qx: &'a mut [f32],
+    /// One V row dequantized.
+    vrow: &'a mut [f32],
+}
+
+/// One query row against keys `lo..=p`, as ggml's mul_mat + soft_max + mul_mat compute it
+/// without flash attention. `batch`: llama.cpp multiplies with tinyBLAS (one 8-lane
+/// accumulator per output) when several tokens are processed together, and with
+/// `ggml_vec_dot_*` (four 8-lane accumulators) for a single token; we follow it so a prompt
+/// batch and each decode step give its exact values.
+///
+/// K·q with the K type's dot product, q converted to its partner type first, as ggml's mul_mat
+/// converts src1 (F32: `ggml_vec_dot_f32`; F16: q rounded to f16, `ggml_vec_dot_f16` or
+/// tinyBLAS F16 for batches; Q8_0: q quantized to Q8_0, `ggml_vec_dot_q8_0_q8_0`, which
+/// tinyBLAS's Q8_0 kernel equals). V rows the same way: F16 V multiplies the probabilities
+/// rounded to f16 (ggml converts them to V's `vec_dot_type`). llama.cpp has no Q8_0 V without
+/// flash attention; ours dequantizes each V row and multiplies it with the f32 probabilities.
 #[allow(clippy::too_many_arguments)]
-fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usize, batch: bool, scores: &mut [f32], acc: &mut [f32], out: &mut [f32]) {
+fn attend_one(s: &AttnShape, qh: &[f32], kv: &LayerKv, p: usize, h: usize, batch: bool, r: &mut Rows, out: &mut [f32]) {
     let hd = s.head_dim;
-    let kv_dim = s.n_head_kv * hd;
     let g = h / (s.n_head / s.n_head_kv);
-    let lo = s.window.map_or(0, |w| (p + 1).saturating_sub(w));
+    let lo = s.window.map_or(0, |w| (p + 1).saturating_sub(w)).max(kv.first_pos);
     let kern = quant::kernels::kernels();
+    let scores = &mut *r.scores;
     let mut max = f32::NEG_INFINITY;
-    for j in lo..=p {
-        let sc = (kern.dot_f32)(&k[j * kv_dim + g * hd..][..hd], qh) * s.scale;
-        scores[j] = sc;
-        max = if max > sc { max } else { sc };
+    match kv.type_k {
+        KvType::F32 => {
+            for j in lo..=p {
+                let sc = (kern.dot_f32)(kv.k_f32(j, g), qh) * s.scale;
+                scores[j] = sc;
+                max = if max > sc { max } else { sc };
+            }
+        }
+        ty => {
+            let (qf, qb) = r.qx.split_at_mut(hd);
+            qf.copy_from_slice(qh);
+            if kv.rot_k > 0 {
+                fwht_blocks(qf, kv.rot_k);
+            }
+            let qb = &mut bytemuck::cast_slice_mut::<f32, u8>(qb)[..ty.row_bytes(hd)];
+            kern.quantize_row(ty.ggml(), qf, qb);
+            let tinyblas = if batch && ty == KvType::F16 { kern.batch(GgmlType::F16).tinyblas } else { None };
+            let vec_dot = kern.get(ty.ggml()).vec_dot;
+            for j in lo..=p {
+                let kj = kv.k_bytes(j, g);
+                let dot = match tinyblas {
+                    Some(gemm) => {
+                        let mut o = [0f32];
+                        gemm(hd, kj, 1, qb, 1, &mut o, 1);
+                        o[0]
+                    }
+                    None => vec_dot(hd, kj, qb),
+                };
+                let sc = dot * s.scale;
+                scores[j] = sc;
+                max = if max > sc { max } else { sc };
+            }
+        }
     }
     // exp in groups of 8 cells aligned to cell 0, as ggml's vectorized loop sees the row
     // (masked cells are exact zeros there); each group's horizontal sum is added in f64.
@@ -109,12 +163,26 @@ fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usiz
     }
     let inv = (1.0 / sum) as f32;
     // V accumulation: cell j goes to accumulator row j % rows (8 for tinyBLAS, 32 for
-    // ggml_vec_dot_f32's four 8-lane registers), then the rows are reduced in ggml's order.
+    // ggml_vec_dot's four 8-lane registers), then the rows are reduced in ggml's order.
     let rows = if batch { 8 } else { 32 };
-    acc[..rows * hd].fill(0.0);
-    for j in lo..=p {
-        let w = scores[j] * inv;
-        (kern.fma_row)(&mut acc[(j % rows) * hd..][..hd], &v[j * kv_dim + g * hd..][..hd], w);
+    let acc = &mut r.acc[..rows * hd];
+    acc.fill(0.0);
+    match kv.type_v {
+        KvType::F32 => {
+            for j in lo..=p {
+                let w = scores[j] * inv;
+                (kern.fma_row)(&mut acc[(j % rows) * hd..][..hd], kv.v_f32(j, g), w);
+            }
+        }
+        ty => {
+            let dequantize = kern.get(ty.ggml()).dequantize_row;
+            for j in lo..=p {
+                let w = scores[j] * inv;
+                let w = if ty == KvType::F16 { f16::from_f32(w).to_f32() } else { w };
+                dequantize(kv.v_bytes(j, g), r.vrow);
+                (kern.fma_row)(&mut acc[(j % rows) * hd..][..hd], r.vrow, w);
+            }
+        }
     }
     for (d, o) in out.iter_mut().enumerate() {
         let lane = |r: usize| acc[r * hd + d];
@@ -130,6 +198,10 @@ fn attend_one(s: &AttnShape, qh: &[f32], k: &[f32], v: &[f32], p: usize, h: usiz
             let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
             (t0[0] + t0[1]) + (t0[2] + t0[3])
         };
+    }
+    if kv.rot_v > 0 {
+        // V rows are stored rotated; rotate the weighted sum back (llama.cpp rotates kqv_out).
+        fwht_blocks(out, kv.rot_v);
     }
 }
 
@@ -262,7 +334,7 @@ mod tests {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "online {i}: {a} vs {b}");
             }
             let mut scratch = vec![0.0; 2 * scratch_per_thread(n_ctx, hd)];
-            attention(&pool, &s, &q, &k, &v, n, pos0, &mut out, &mut scratch);
+            attention(&pool, &s, &q, &LayerKv::from_f32(&k, &v, n_head_kv, hd), n, pos0, &mut out, &mut scratch);
             for (i, (a, b)) in out.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "exact {i}: {a} vs {b}");
             }

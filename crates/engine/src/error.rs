@@ -19,6 +19,10 @@ pub enum EngineError {
     EmptyPrompt,
     #[error("the context is full ({n_ctx} tokens); raise -c or enable --context-shift")]
     ContextFull { n_ctx: usize },
+    #[error("{what} cache type {ty} needs the head size to be a multiple of {block}, but it is {head_dim}")]
+    BadCacheType { what: &'static str, ty: &'static str, head_dim: usize, block: usize },
+    #[error("cannot shift the context: keep {n_keep} and discard {n_discard} of {n_past} cached tokens")]
+    BadShift { n_keep: usize, n_discard: usize, n_past: usize },
     #[error("token id {id} is outside the vocabulary ({n_vocab} tokens)")]
     BadToken { id: u32, n_vocab: usize },
 }

@@ -16,6 +16,10 @@ pub struct GenParams {
     pub ignore_eos: bool,
     /// How many top log-probs to report per token (0: none).
     pub n_probs: usize,
+    /// When the context is full: `Some(n_keep)` shifts it (keep the first n_keep tokens,
+    /// drop half of the rest, as llama.cpp's `--context-shift`); `None` stops generation
+    /// with [`StopReason::ContextFull`].
+    pub context_shift: Option<usize>,
 }
 
 /// One generated token, as the callback sees it.
@@ -43,6 +47,8 @@ pub struct GenStats {
     pub gen_time: Duration,
     /// Why generation ended.
     pub stop_reason: StopReason,
+    /// Context shifts done (each dropped half of the tokens after the kept ones).
+    pub n_shifts: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,7 +73,7 @@ impl GenStats {
 /// Generate after `prompt`, which is appended to whatever `st` already holds (multi-turn chat
 /// feeds only the new turn). `history` holds the tokens already in `st` and receives the prompt
 /// and every generated token (the repetition penalties read it); give it capacity n_ctx up front
-/// so the loop does not allocate.
+/// so the loop does not allocate (with a context shift it can outgrow that, and then grows).
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &Model,
@@ -89,8 +95,18 @@ pub fn generate(
     for i in 0..params.n_predict {
         if i > 0 {
             if st.n_past >= st.kv.n_ctx {
-                stats.stop_reason = StopReason::ContextFull;
-                break;
+                // llama.cpp's n_discard: half of what follows the kept tokens.
+                let n_discard = params.context_shift.map_or(0, |keep| st.n_past.saturating_sub(keep) / 2);
+                match params.context_shift {
+                    Some(n_keep) if n_discard > 0 => {
+                        model.shift_context(st, n_keep, n_discard)?;
+                        stats.n_shifts += 1;
+                    }
+                    _ => {
+                        stats.stop_reason = StopReason::ContextFull;
+                        break;
+                    }
+                }
             }
             let last = *history.last().expect("history holds the prompt");
             model.forward(st, &[last])?;

@@ -1,40 +1,600 @@
-//! The KV cache: allocated once for the whole context, written in place, never copied.
+//! The KV cache: allocated once, written in place, never copied per step.
 //!
-//! Per layer, K and V are `[n_ctx][n_head_kv * head_dim]` f32: the K and V matmuls of a batch
-//! write their output rows straight into the cache slots of their positions, and RoPE then
-//! rotates those rows in place. Attention reads each head's vectors as contiguous rows.
+//! Per layer, K and V are `[n_slots][n_head_kv * head_dim]` rows of one element type each
+//! ([`KvType`]: F32, F16 or Q8_0, chosen separately for K and V as llama.cpp's `-ctk`/`-ctv`).
+//! Position `p` lives in slot `p % n_slots`.
+//!
+//! - Global layers have `n_slots = n_ctx`, so the slot is the position.
+//! - Sliding-window layers (gemma3's local layers) keep only a ring of
+//!   `min(n_ctx, window + n_batch - 1)` slots. Why that length: one forward step writes the keys
+//!   of positions `pos0 .. pos0 + n` (n <= n_batch) and its first query, at `pos0`, still reads
+//!   keys back to `pos0 - window + 1`. So the `window + n - 1` positions
+//!   `pos0 - window + 1 ..= pos0 + n - 1` must sit in distinct slots, and with the ring that
+//!   long, no row a query of the same batch needs is overwritten by that batch.
+//!
+//! An F32 layer whose batch rows are contiguous in the ring takes the K and V matmul outputs
+//! straight into its slots (RoPE then rotates them there). F16/Q8_0 rows, and F32 rows that
+//! wrap around the ring's end, are produced in a staging buffer of n_batch rows and converted
+//! into their slots by [`KvCache::commit`]: the conversion is the copy, as ggml's `set_rows`.
+//!
+//! With a quantized K (V) type whose head size is a multiple of 64, rows are stored rotated
+//! by a Walsh-Hadamard transform, as llama.cpp does (`attn_rot`, llama-kv-cache.cpp): it
+//! spreads outliers over the block before 8-bit rounding. Queries get the same rotation (the
+//! transform is orthonormal, so q·k is unchanged) and attention output is rotated back.
+
+use crate::config::RopeConfig;
+use crate::ops::fwht_blocks;
+use crate::rope::rope_apply;
+use crate::EngineError;
+use gguf::GgmlType;
+
+/// Element type of cached keys or values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvType {
+    F32,
+    F16,
+    Q8_0,
+}
+
+impl KvType {
+    pub const ALL: [KvType; 3] = [KvType::F32, KvType::F16, KvType::Q8_0];
+
+    /// llama.cpp's name for the type (`-ctk` values).
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<KvType> {
+        KvType::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s))
+    }
+
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            KvType::F32 => GgmlType::F32,
+            KvType::F16 => GgmlType::F16,
+            KvType::Q8_0 => GgmlType::Q8_0,
+        }
+    }
+
+    /// Bytes of `n` elements (n a multiple of the block size).
+    pub fn row_bytes(self, n: usize) -> usize {
+        self.ggml().row_bytes(n).expect("checked at construction: whole blocks")
+    }
+
+    /// Walsh-Hadamard block llama.cpp rotates rows of this type by (0: none): only quantized
+    /// types, only heads that are a multiple of 64; for K the largest power of two dividing
+    /// the head (`n_rot_k`), for V always 64 (`n_rot_v`).
+    fn rotation(self, head_dim: usize, is_k: bool) -> usize {
+        if self != KvType::Q8_0 || !head_dim.is_multiple_of(64) {
+            return 0;
+        }
+        let mut n = 64;
+        while is_k && head_dim.is_multiple_of(2 * n) {
+            n *= 2;
+        }
+        n
+    }
+}
+
+/// Sizes and types of a cache.
+#[derive(Clone, Copy, Debug)]
+pub struct KvShape {
+    pub n_ctx: usize,
+    /// Most positions written by one forward step.
+    pub n_batch: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub type_k: KvType,
+    pub type_v: KvType,
+    /// Keep all n_ctx positions in sliding-window layers too (llama.cpp's `--swa-full`).
+    pub swa_full: bool,
+}
+
+struct LayerCache {
+    /// n_ctx for global layers, the ring length for windowed ones.
+    n_slots: usize,
+    /// Positions below this are gone (see [`KvCache::shift`]); attention starts here at the earliest.
+    first_pos: usize,
+    /// Backing storage, `n_slots` rows of the layer's K/V type viewed as bytes. f32 elements
+    /// keep F32 rows 4-byte aligned and F16/Q8_0 blocks 2-byte aligned, as the kernels need.
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
 
 pub struct KvCache {
     pub n_ctx: usize,
     /// n_head_kv * head_dim.
     pub kv_dim: usize,
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+    pub head_dim: usize,
+    pub type_k: KvType,
+    pub type_v: KvType,
+    /// Walsh-Hadamard block K / V rows are stored rotated by (0: not rotated).
+    pub rot_k: usize,
+    pub rot_v: usize,
+    n_batch: usize,
+    layers: Vec<LayerCache>,
+    /// f32 rows of the current batch for K and V, [n_batch][kv_dim], used where the cache
+    /// cannot take the matmul output in place (empty when no layer ever needs it).
+    stage_k: Vec<f32>,
+    stage_v: Vec<f32>,
+}
+
+/// f32 elements needed to hold `bytes` bytes.
+fn words(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+fn as_bytes(x: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(x)
+}
+
+fn as_bytes_mut(x: &mut [f32]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(x)
 }
 
 impl KvCache {
-    pub fn new(n_layer: usize, n_ctx: usize, kv_dim: usize) -> KvCache {
-        KvCache {
-            n_ctx,
+    /// `windows[il]`: the sliding window of layer il, if it has one.
+    pub fn new(s: KvShape, windows: &[Option<usize>]) -> Result<KvCache, EngineError> {
+        for (what, ty) in [("K", s.type_k), ("V", s.type_v)] {
+            if !s.head_dim.is_multiple_of(ty.ggml().block_size()) {
+                return Err(EngineError::BadCacheType { what, ty: ty.name(), head_dim: s.head_dim, block: ty.ggml().block_size() });
+            }
+        }
+        let kv_dim = s.n_head_kv * s.head_dim;
+        let n_batch = s.n_batch.clamp(1, s.n_ctx.max(1));
+        let (kb, vb) = (s.type_k.row_bytes(kv_dim), s.type_v.row_bytes(kv_dim));
+        let layers: Vec<LayerCache> = windows
+            .iter()
+            .map(|w| {
+                let n_slots = match w {
+                    Some(w) if !s.swa_full => (w + n_batch - 1).min(s.n_ctx),
+                    _ => s.n_ctx,
+                };
+                LayerCache { n_slots, first_pos: 0, k: vec![0.0; words(n_slots * kb)], v: vec![0.0; words(n_slots * vb)] }
+            })
+            .collect();
+        let mut kv = KvCache {
+            n_ctx: s.n_ctx,
             kv_dim,
-            k: (0..n_layer).map(|_| vec![0.0; n_ctx * kv_dim]).collect(),
-            v: (0..n_layer).map(|_| vec![0.0; n_ctx * kv_dim]).collect(),
+            head_dim: s.head_dim,
+            type_k: s.type_k,
+            type_v: s.type_v,
+            rot_k: s.type_k.rotation(s.head_dim, true),
+            rot_v: s.type_v.rotation(s.head_dim, false),
+            n_batch,
+            layers,
+            stage_k: Vec::new(),
+            stage_v: Vec::new(),
+        };
+        // Staging is needed by converted types, by rings (a batch may wrap around), and by a
+        // context shift of converted rows (one row of scratch).
+        let any_ring = kv.layers.iter().any(|l| l.n_slots < s.n_ctx);
+        if s.type_k != KvType::F32 || any_ring {
+            kv.stage_k = vec![0.0; n_batch * kv_dim];
+        }
+        if s.type_v != KvType::F32 || any_ring {
+            kv.stage_v = vec![0.0; n_batch * kv_dim];
+        }
+        Ok(kv)
+    }
+
+    /// Bytes of cached K and V rows (all layers).
+    pub fn bytes(&self) -> usize {
+        let row = self.type_k.row_bytes(self.kv_dim) + self.type_v.row_bytes(self.kv_dim);
+        self.layers.iter().map(|l| l.n_slots * row).sum()
+    }
+
+    /// Bytes of the staging rows (scratch, not cache).
+    pub fn staging_bytes(&self) -> usize {
+        4 * (self.stage_k.len() + self.stage_v.len())
+    }
+
+    /// Slots of layer `il`: n_ctx, or the ring length of a sliding-window layer.
+    pub fn n_slots(&self, il: usize) -> usize {
+        self.layers[il].n_slots
+    }
+
+    /// Whether, after positions `..n_past` were written, going back to `keep` still finds every
+    /// earlier key a query at `keep` or later reads. A ring of `window + n_batch - 1` slots
+    /// holds `n_past - n_slots ..` and a query at `keep` reads back to `keep - window + 1`:
+    /// so at most `n_batch` positions can be taken back.
+    pub fn can_rewind(&self, n_past: usize, keep: usize) -> bool {
+        self.layers.iter().all(|l| l.n_slots >= self.n_ctx || n_past.saturating_sub(keep) <= self.n_batch)
+    }
+
+    /// Forget every position (the next forward writes from position 0).
+    pub fn clear(&mut self) {
+        for l in &mut self.layers {
+            l.first_pos = 0;
         }
     }
 
-    /// Bytes held by the cache.
-    pub fn bytes(&self) -> usize {
-        self.k.iter().chain(&self.v).map(|l| l.len() * 4).sum()
+    /// Stop attending to positions below `pos` in every layer (llama.cpp's `seq_rm` of a
+    /// prefix, without moving anything).
+    pub fn forget_before(&mut self, pos: usize) {
+        for l in &mut self.layers {
+            l.first_pos = l.first_pos.max(pos);
+        }
     }
 
-    /// The whole K and V of layer `il` (every slot, for attention to read).
-    pub fn layer(&self, il: usize) -> (&[f32], &[f32]) {
-        (&self.k[il], &self.v[il])
+    /// Whether the batch rows `pos0 .. pos0 + n` of a layer of type `ty` are written straight
+    /// into the cache: F32 rows contiguous in the slots.
+    fn in_place(ty: KvType, n_slots: usize, pos0: usize, n: usize) -> bool {
+        ty == KvType::F32 && pos0 % n_slots + n <= n_slots
     }
 
-    /// Mutable K and V rows for positions `pos0 .. pos0 + n` of layer `il`.
+    /// Mutable f32 K and V rows for positions `pos0 .. pos0 + n` of layer `il` (n <= n_batch):
+    /// the cache slots themselves where they can take them, else staging rows. Call
+    /// [`KvCache::commit`] once they hold their final (roped) values.
     pub fn rows_mut(&mut self, il: usize, pos0: usize, n: usize) -> (&mut [f32], &mut [f32]) {
-        let r = pos0 * self.kv_dim..(pos0 + n) * self.kv_dim;
-        (&mut self.k[il][r.clone()], &mut self.v[il][r])
+        assert!(n <= self.n_batch, "a forward step writes at most n_batch rows");
+        let d = self.kv_dim;
+        let l = &mut self.layers[il];
+        let slot0 = pos0 % l.n_slots;
+        let k = if Self::in_place(self.type_k, l.n_slots, pos0, n) {
+            &mut l.k[slot0 * d..(slot0 + n) * d]
+        } else {
+            &mut self.stage_k[..n * d]
+        };
+        let v = if Self::in_place(self.type_v, l.n_slots, pos0, n) {
+            &mut l.v[slot0 * d..(slot0 + n) * d]
+        } else {
+            &mut self.stage_v[..n * d]
+        };
+        (k, v)
+    }
+
+    /// Stores staged rows of positions `pos0 .. pos0 + n` into their slots (rotating and
+    /// converting them to the cache types); nothing to do for rows written in place.
+    pub fn commit(&mut self, il: usize, pos0: usize, n: usize) {
+        let d = self.kv_dim;
+        let l = &mut self.layers[il];
+        for (ty, rot, store, stage) in
+            [(self.type_k, self.rot_k, &mut l.k, &mut self.stage_k), (self.type_v, self.rot_v, &mut l.v, &mut self.stage_v)]
+        {
+            if Self::in_place(ty, l.n_slots, pos0, n) {
+                continue;
+            }
+            let rb = ty.row_bytes(d);
+            for t in 0..n {
+                let slot = (pos0 + t) % l.n_slots;
+                let row = &mut stage[t * d..(t + 1) * d];
+                store_row(ty, rot, row, &mut as_bytes_mut(store)[slot * rb..(slot + 1) * rb]);
+            }
+        }
+    }
+
+    /// Layer `il` as attention reads it.
+    pub fn layer(&self, il: usize) -> LayerKv<'_> {
+        let l = &self.layers[il];
+        LayerKv {
+            type_k: self.type_k,
+            type_v: self.type_v,
+            head_dim: self.head_dim,
+            kv_dim: self.kv_dim,
+            n_ctx: self.n_ctx,
+            n_slots: l.n_slots,
+            first_pos: l.first_pos,
+            rot_k: self.rot_k,
+            rot_v: self.rot_v,
+            k: &l.k,
+            v: &l.v,
+        }
+    }
+
+    /// Context shift of layer `il`, as llama.cpp's `seq_rm(n_keep, n_keep + n_discard)` then
+    /// `seq_add(n_keep + n_discard, n_past, -n_discard)`: positions `n_keep .. n_keep +
+    /// n_discard` are dropped, the later ones move down by `n_discard` and their keys are
+    /// rotated back by that many positions. `shift_table` holds the cos/sin of a rotation by
+    /// `-n_discard` for this layer's RoPE ([`crate::rope::rope_shift_cache`]).
+    ///
+    /// Rows move inside the layer's slots, with no allocation: the whole slot array rotates
+    /// left by `n_discard` rows, which puts every moved row at its new slot (in a ring too:
+    /// slot = position mod n_slots), then the kept prefix rows, which must not move, are copied
+    /// back from where the rotation took them, highest first, so that none overwrites one not
+    /// yet copied. A ring may have overwritten part of the kept prefix before; what is held
+    /// afterwards is recorded as `first_pos` and attention never reads below it (llama.cpp's
+    /// sliding-window cache likewise has no cells left for such positions).
+    pub fn shift(&mut self, il: usize, n_past: usize, n_keep: usize, n_discard: usize, rope: &RopeConfig, shift_table: &[f32]) {
+        let (d, hd) = (self.kv_dim, self.head_dim);
+        let (kb, vb) = (self.type_k.row_bytes(d), self.type_v.row_bytes(d));
+        let l = &mut self.layers[il];
+        let n = l.n_slots;
+        // Held before: every position in [h0, n_past) at slot pos % n.
+        let h0 = l.first_pos.max(n_past.saturating_sub(n));
+        let dn = n_discard % n;
+        for (bytes, rb) in [(as_bytes_mut(&mut l.k), kb), (as_bytes_mut(&mut l.v), vb)] {
+            let bytes = &mut bytes[..n * rb];
+            bytes.rotate_left(dn * rb);
+            for q in (h0..n_keep).rev() {
+                let (from, to) = ((q + n - dn) % n, q % n);
+                bytes.copy_within(from * rb..(from + 1) * rb, to * rb);
+            }
+        }
+        let p_new = n_past - n_discard;
+        l.first_pos = if h0 <= n_keep { h0 } else { n_keep.max(h0.saturating_sub(n_discard)) };
+        // Re-rotate the moved keys by -n_discard.
+        let moved_from = n_keep.max(l.first_pos);
+        let ty = self.type_k;
+        for q in moved_from..p_new {
+            let slot = q % n;
+            if ty == KvType::F32 {
+                rope_apply(rope.kind, &mut l.k[slot * d..(slot + 1) * d], hd, rope.n_rot, shift_table);
+            } else {
+                // Dequantize, undo the Hadamard rotation, rotate, store again (llama.cpp's
+                // build_rope_shift for quantized K: cast to f32, rope, copy back).
+                let row = &mut self.stage_k[..d];
+                let src = &as_bytes(&l.k)[slot * kb..(slot + 1) * kb];
+                (quant::kernels::kernels().get(ty.ggml()).dequantize_row)(src, row);
+                if self.rot_k > 0 {
+                    fwht_blocks(row, self.rot_k);
+                }
+                rope_apply(rope.kind, row, hd, rope.n_rot, shift_table);
+                store_row(ty, self.rot_k, row, &mut as_bytes_mut(&mut l.k)[slot * kb..(slot + 1) * kb]);
+            }
+        }
+    }
+}
+
+/// Writes one f32 row (rotating it in place first if `rot`) into `dst` as type `ty`, with
+/// ggml's conversions (`set_rows`: fp32→fp16 rounding, `quantize_row_q8_0`).
+fn store_row(ty: KvType, rot: usize, row: &mut [f32], dst: &mut [u8]) {
+    if rot > 0 {
+        fwht_blocks(row, rot);
+    }
+    match ty {
+        KvType::F32 => dst.copy_from_slice(as_bytes(row)),
+        _ => quant::kernels::kernels().quantize_row(ty.ggml(), row, dst),
+    }
+}
+
+/// One layer of the cache as attention reads it: the row of position `pos` is in slot
+/// `pos % n_slots`.
+pub struct LayerKv<'a> {
+    pub type_k: KvType,
+    pub type_v: KvType,
+    pub head_dim: usize,
+    pub kv_dim: usize,
+    /// Positions are below n_ctx.
+    pub n_ctx: usize,
+    pub n_slots: usize,
+    /// Attention reads no position below this.
+    pub first_pos: usize,
+    pub rot_k: usize,
+    pub rot_v: usize,
+    k: &'a [f32],
+    v: &'a [f32],
+}
+
+impl<'a> LayerKv<'a> {
+    /// An F32 layer over plain `[n_ctx][n_head_kv * head_dim]` slices (tests, tools).
+    pub fn from_f32(k: &'a [f32], v: &'a [f32], n_head_kv: usize, head_dim: usize) -> LayerKv<'a> {
+        let kv_dim = n_head_kv * head_dim;
+        let n_ctx = k.len() / kv_dim;
+        LayerKv {
+            type_k: KvType::F32,
+            type_v: KvType::F32,
+            head_dim,
+            kv_dim,
+            n_ctx,
+            n_slots: n_ctx,
+            first_pos: 0,
+            rot_k: 0,
+            rot_v: 0,
+            k,
+            v,
+        }
+    }
+
+    /// Head `g` of the K row of position `pos` (F32 layers).
+    #[inline]
+    pub fn k_f32(&self, pos: usize, g: usize) -> &'a [f32] {
+        let at = (pos % self.n_slots) * self.kv_dim + g * self.head_dim;
+        &self.k[at..at + self.head_dim]
+    }
+
+    #[inline]
+    pub fn v_f32(&self, pos: usize, g: usize) -> &'a [f32] {
+        let at = (pos % self.n_slots) * self.kv_dim + g * self.head_dim;
+        &self.v[at..at + self.head_dim]
+    }
+
+    /// Head `g` of the K row of position `pos`, as stored bytes.
+    #[inline]
+    pub fn k_bytes(&self, pos: usize, g: usize) -> &'a [u8] {
+        head_bytes(self.k, self.type_k, self.kv_dim, self.head_dim, pos % self.n_slots, g)
+    }
+
+    #[inline]
+    pub fn v_bytes(&self, pos: usize, g: usize) -> &'a [u8] {
+        head_bytes(self.v, self.type_v, self.kv_dim, self.head_dim, pos % self.n_slots, g)
+    }
+}
+
+#[inline]
+fn head_bytes(store: &[f32], ty: KvType, kv_dim: usize, hd: usize, slot: usize, g: usize) -> &[u8] {
+    let hb = ty.row_bytes(hd);
+    let at = slot * ty.row_bytes(kv_dim) + g * hb;
+    &as_bytes(store)[at..at + hb]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RopeKind, Yarn};
+    use crate::rope::{rope_cache, rope_shift_cache};
+
+    fn rope(kind: RopeKind) -> RopeConfig {
+        RopeConfig {
+            kind,
+            n_rot: 64,
+            freq_base: 10000.0,
+            freq_scale: 1.0,
+            yarn: Yarn { ext_factor: 0.0, attn_factor: 1.0, beta_fast: 32.0, beta_slow: 1.0, n_ctx_orig: 4096 },
+        }
+    }
+
+    /// The unrotated key of position `pos` (any deterministic pattern).
+    fn raw_key(pos: usize, kv_dim: usize) -> Vec<f32> {
+        (0..kv_dim).map(|i| ((pos * 31 + i * 7) as f32 * 0.37).sin()).collect()
+    }
+
+    fn roped(r: &RopeConfig, x: &[f32], pos: usize, hd: usize) -> Vec<f32> {
+        let mut t = vec![0.0; r.n_rot];
+        rope_cache(r, None, pos, &mut t);
+        let mut y = x.to_vec();
+        rope_apply(r.kind, &mut y, hd, r.n_rot, &t);
+        y
+    }
+
+    /// Reads back the K row of `pos` as f32 (undoing the Hadamard rotation).
+    fn read_k(kv: &KvCache, il: usize, pos: usize) -> Vec<f32> {
+        let l = kv.layer(il);
+        let mut out = vec![0.0; kv.kv_dim];
+        for g in 0..kv.kv_dim / kv.head_dim {
+            let o = &mut out[g * kv.head_dim..(g + 1) * kv.head_dim];
+            match kv.type_k {
+                KvType::F32 => o.copy_from_slice(l.k_f32(pos, g)),
+                ty => (quant::kernels::kernels().get(ty.ggml()).dequantize_row)(l.k_bytes(pos, g), o),
+            }
+        }
+        if kv.rot_k > 0 {
+            fwht_blocks(&mut out, kv.rot_k);
+        }
+        out
+    }
+
+    fn read_v(kv: &KvCache, il: usize, pos: usize) -> Vec<f32> {
+        let l = kv.layer(il);
+        let mut out = vec![0.0; kv.kv_dim];
+        for g in 0..kv.kv_dim / kv.head_dim {
+            let o = &mut out[g * kv.head_dim..(g + 1) * kv.head_dim];
+            match kv.type_v {
+                KvType::F32 => o.copy_from_slice(l.v_f32(pos, g)),
+                ty => (quant::kernels::kernels().get(ty.ggml()).dequantize_row)(l.v_bytes(pos, g), o),
+            }
+        }
+        if kv.rot_v > 0 {
+            fwht_blocks(&mut out, kv.rot_v);
+        }
+        out
+    }
+
+    /// Fills positions 0..n_past in batches, as forward does: roped keys, values that name
+    /// their position.
+    fn fill(kv: &mut KvCache, r: &RopeConfig, n_past: usize, n_batch: usize) {
+        let (d, hd) = (kv.kv_dim, kv.head_dim);
+        for il in 0..kv.layers.len() {
+            let mut pos0 = 0;
+            while pos0 < n_past {
+                let n = n_batch.min(n_past - pos0);
+                let (k, v) = kv.rows_mut(il, pos0, n);
+                for t in 0..n {
+                    k[t * d..(t + 1) * d].copy_from_slice(&roped(r, &raw_key(pos0 + t, d), pos0 + t, hd));
+                    v[t * d..(t + 1) * d].copy_from_slice(&raw_key(pos0 + t + 1000, d));
+                }
+                kv.commit(il, pos0, n);
+                pos0 += n;
+            }
+        }
+    }
+
+    fn tolerance(ty: KvType) -> f32 {
+        match ty {
+            KvType::F32 => 1e-5,
+            KvType::F16 => 2e-3,
+            KvType::Q8_0 => 4e-2,
+        }
+    }
+
+    #[test]
+    fn q8_0_needs_whole_blocks_per_head() {
+        let s = KvShape { n_ctx: 8, n_batch: 4, n_head_kv: 2, head_dim: 96 + 2, type_k: KvType::Q8_0, type_v: KvType::F16, swa_full: false };
+        let e = KvCache::new(s, &[None]).err().expect("refused").to_string();
+        assert!(e.contains("q8_0") && e.contains("98"), "{e}");
+    }
+
+    #[test]
+    fn ring_is_window_plus_batch_and_holds_what_each_batch_reads() {
+        // window 8, batches of 5: the ring has 12 slots; every position a query of each batch
+        // may read is still there after the batch wrote its rows.
+        for ty in KvType::ALL {
+            let s = KvShape { n_ctx: 64, n_batch: 5, n_head_kv: 1, head_dim: 64, type_k: ty, type_v: ty, swa_full: false };
+            let mut kv = KvCache::new(s, &[Some(8), None]).unwrap();
+            assert_eq!(kv.n_slots(0), 12);
+            assert_eq!(kv.n_slots(1), 64);
+            let r = rope(RopeKind::Neox);
+            let mut pos0 = 0;
+            while pos0 < 60 {
+                let n = 5.min(60 - pos0);
+                let (k, v) = kv.rows_mut(0, pos0, n);
+                for t in 0..n {
+                    k[t * 64..(t + 1) * 64].copy_from_slice(&roped(&r, &raw_key(pos0 + t, 64), pos0 + t, 64));
+                    v[t * 64..(t + 1) * 64].copy_from_slice(&raw_key(pos0 + t + 1000, 64));
+                }
+                kv.commit(0, pos0, n);
+                for p in (pos0 + 1).saturating_sub(8)..pos0 + n {
+                    let want = roped(&r, &raw_key(p, 64), p, 64);
+                    let got = read_k(&kv, 0, p);
+                    let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                    assert!(err <= tolerance(ty), "{ty:?} position {p} after batch at {pos0}: error {err}");
+                }
+                pos0 += n;
+            }
+        }
+    }
+
+    #[test]
+    fn shift_moves_rows_and_rerotates_keys_in_rings_and_full_layers() {
+        // Layer 0: a ring (window 16, batch 4: 19 slots); layer 1: global (40 slots).
+        for ty in KvType::ALL {
+            for kind in [RopeKind::Norm, RopeKind::Neox] {
+                for &(n_keep, n_past) in &[(0usize, 40usize), (3, 40), (1, 33), (10, 40), (25, 40)] {
+                    let s = KvShape { n_ctx: 40, n_batch: 4, n_head_kv: 2, head_dim: 64, type_k: ty, type_v: ty, swa_full: false };
+                    let mut kv = KvCache::new(s, &[Some(16), None]).unwrap();
+                    let r = rope(kind);
+                    fill(&mut kv, &r, n_past, 4);
+                    let n_discard = (n_past - n_keep) / 2;
+                    let mut table = vec![0.0; r.n_rot];
+                    rope_shift_cache(&r, None, -(n_discard as i64), &mut table);
+                    for il in 0..2 {
+                        kv.shift(il, n_past, n_keep, n_discard, &r, &table);
+                    }
+                    let p_new = n_past - n_discard;
+                    for il in 0..2 {
+                        let first = kv.layer(il).first_pos;
+                        let lowest_needed = if il == 0 { p_new - 15 } else { 0 };
+                        if il == 1 {
+                            assert_eq!(first, 0, "a global layer keeps everything");
+                        }
+                        for q in first.max(lowest_needed)..p_new {
+                            let old = if q < n_keep { q } else { q + n_discard };
+                            let want = roped(&r, &raw_key(old, kv.kv_dim), q, 64);
+                            let got = read_k(&kv, il, q);
+                            let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                            // Q8_0 rows are requantized once more by the shift.
+                            assert!(err <= 2.0 * tolerance(ty), "{ty:?} {kind:?} keep {n_keep} layer {il} pos {q}: K error {err}");
+                            let want_v = raw_key(old + 1000, kv.kv_dim);
+                            let got_v = read_v(&kv, il, q);
+                            let err = want_v.iter().zip(&got_v).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                            assert!(err <= tolerance(ty), "{ty:?} keep {n_keep} layer {il} pos {q}: V error {err}");
+                        }
+                        // In the ring, exactly the needed positions whose rows had been
+                        // overwritten before the shift are below first_pos.
+                        if il == 0 {
+                            let held_before = n_past.saturating_sub(19);
+                            for q in lowest_needed..p_new {
+                                let old = if q < n_keep { q } else { q + n_discard };
+                                assert_eq!(old >= held_before, q >= first, "keep {n_keep}: position {q}, first_pos {first}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

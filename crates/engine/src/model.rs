@@ -5,10 +5,10 @@
 use crate::arch::Layers;
 use crate::attention::AttnShape;
 use crate::config::{Config, RopeConfig};
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{KvCache, KvShape, KvType};
 use crate::matmul::{act_bytes, Matmul, MatmulMode};
 use crate::pool::ThreadPool;
-use crate::rope::{rope_apply, rope_cache};
+use crate::rope::{rope_apply, rope_cache, rope_shift_cache};
 use crate::weights::{Loader, Matrix};
 use crate::EngineError;
 use gguf::GgufFile;
@@ -42,11 +42,28 @@ pub struct StateOptions {
     pub n_batch: usize,
     pub n_threads: usize,
     pub mode: MatmulMode,
+    /// Element types of the cached keys and values.
+    pub cache_type_k: KvType,
+    pub cache_type_v: KvType,
+    /// Keep every position in sliding-window layers instead of a ring of window + n_batch - 1
+    /// (llama.cpp's `--swa-full`); results are the same, memory is not.
+    pub swa_full: bool,
 }
 
 impl Default for StateOptions {
+    /// The library default cache is F32: the type llama.cpp's reference outputs (golden files)
+    /// were made with, so a state is exact unless asked otherwise. The CLI defaults to F16, as
+    /// llama.cpp's tools do.
     fn default() -> Self {
-        StateOptions { n_ctx: 4096, n_batch: 512, n_threads: crate::pool::default_threads(), mode: MatmulMode::Fast }
+        StateOptions {
+            n_ctx: 4096,
+            n_batch: 512,
+            n_threads: crate::pool::default_threads(),
+            mode: MatmulMode::Fast,
+            cache_type_k: KvType::F32,
+            cache_type_v: KvType::F32,
+            swa_full: false,
+        }
     }
 }
 
@@ -86,19 +103,30 @@ impl State {
         4 * (self.x.len() + self.xn.len() + self.q.len() + self.attn.len() + self.gate.len() + self.up.len())
             + self.act.len()
             + 4 * (self.rope.len() + self.rope_swa.len() + self.logits.len() + self.attn_scratch.len())
+            + self.kv.staging_bytes()
     }
 
     /// Forget the sequence (the cache is overwritten from position 0).
     pub fn reset(&mut self) {
         self.n_past = 0;
+        self.kv.clear();
     }
 
     /// Forget every position from `n_past` on and keep the ones before it (a chat rewinds to
     /// the prefix its next prompt shares with the cache). The cache is written in place by
     /// position and attention reads only positions up to the current one, so the dropped rows
-    /// are simply overwritten by the next forward.
+    /// are simply overwritten by the next forward. A sliding-window ring may already have
+    /// overwritten keys the kept prefix's next queries read; then the whole sequence is
+    /// forgotten (n_past becomes 0) and the caller feeds it again: read `n_past` after this.
     pub fn truncate(&mut self, n_past: usize) {
-        self.n_past = self.n_past.min(n_past);
+        if n_past >= self.n_past {
+            return;
+        }
+        if self.kv.can_rewind(self.n_past, n_past) {
+            self.n_past = n_past;
+        } else {
+            self.reset();
+        }
     }
 }
 
@@ -129,14 +157,26 @@ impl Model {
         Ok(Model { file, config, common, layers })
     }
 
-    pub fn new_state(&self, o: StateOptions) -> State {
+    /// A run state; an error if the cache types do not fit the model's head size.
+    pub fn new_state(&self, o: StateOptions) -> Result<State, EngineError> {
         let c = &self.config;
         let nb = o.n_batch.max(1);
         let dq = c.n_embd_q();
         let widest_input = c.n_embd.max(dq).max(c.n_ff);
-        State {
+        let kv_shape = KvShape {
+            n_ctx: o.n_ctx,
+            n_batch: nb,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+            type_k: o.cache_type_k,
+            type_v: o.cache_type_v,
+            swa_full: o.swa_full,
+        };
+        let windows: Vec<Option<usize>> = (0..c.n_layer).map(|il| c.layer_window(il)).collect();
+        let kv = KvCache::new(kv_shape, &windows)?;
+        Ok(State {
             pool: ThreadPool::new(o.n_threads.max(1)),
-            kv: KvCache::new(c.n_layer, o.n_ctx, c.n_embd_kv()),
+            kv,
             n_past: 0,
             n_batch: nb,
             mode: o.mode,
@@ -151,7 +191,31 @@ impl Model {
             rope_swa: vec![0.0; nb * c.rope_swa.n_rot],
             logits: vec![0.0; LOGIT_ROWS * c.n_vocab],
             attn_scratch: vec![0.0; o.n_threads.max(1) * crate::attention::scratch_per_thread(o.n_ctx, c.head_dim)],
+        })
+    }
+
+    /// Context shift (llama.cpp's `--context-shift`): keep the first `n_keep` cached tokens,
+    /// drop the `n_discard` after them, and move the rest down by `n_discard` positions in
+    /// place, rotating their keys back by as many positions with each layer's own RoPE.
+    /// Afterwards `st.n_past` is `n_discard` smaller and generation goes on from there.
+    pub fn shift_context(&self, st: &mut State, n_keep: usize, n_discard: usize) -> Result<(), EngineError> {
+        let n_past = st.n_past;
+        if n_discard == 0 || n_keep + n_discard > n_past {
+            return Err(EngineError::BadShift { n_keep, n_discard, n_past });
         }
+        let c = &self.config;
+        let ff = self.common.rope_freqs.as_deref();
+        let delta = -(n_discard as i64);
+        rope_shift_cache(&c.rope, ff, delta, &mut st.rope[..c.rope.n_rot]);
+        if c.sliding_window.is_some() {
+            rope_shift_cache(&c.rope_swa, ff, delta, &mut st.rope_swa[..c.rope_swa.n_rot]);
+        }
+        for il in 0..c.n_layer {
+            let table = if c.layer_window(il).is_some() { &st.rope_swa[..c.rope_swa.n_rot] } else { &st.rope[..c.rope.n_rot] };
+            st.kv.shift(il, n_past, n_keep, n_discard, c.layer_rope(il), table);
+        }
+        st.n_past -= n_discard;
+        Ok(())
     }
 
     fn check(&self, st: &State, tokens: &[u32]) -> Result<(), EngineError> {

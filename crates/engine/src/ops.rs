@@ -35,6 +35,30 @@ pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32], n: usize) 
     }
 }
 
+/// Orthonormal Walsh-Hadamard transform of each `block`-element chunk of `x`, in place (the
+/// transform is its own inverse). ggml's `ggml_compute_forward_fwht` order: scale by
+/// 1/sqrt(block) first, then butterflies of span 1, 2, 4, ...; `block` is a power of two.
+pub fn fwht_blocks(x: &mut [f32], block: usize) {
+    debug_assert!(block.is_power_of_two());
+    let scale = 1.0 / (block as f32).sqrt();
+    for b in x.chunks_exact_mut(block) {
+        for v in b.iter_mut() {
+            *v *= scale;
+        }
+        let mut len = 1;
+        while len < block {
+            for i in (0..block).step_by(2 * len) {
+                for j in i..i + len {
+                    let (u, w) = (b[j], b[j + len]);
+                    b[j] = u + w;
+                    b[j + len] = u - w;
+                }
+            }
+            len *= 2;
+        }
+    }
+}
+
 /// `x += y`, elementwise.
 pub fn add_inplace(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {

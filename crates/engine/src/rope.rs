@@ -6,19 +6,36 @@ use crate::config::{RopeConfig, RopeKind};
 
 /// Cos/sin pairs for one position: `cache[2i] = cos`, `cache[2i + 1] = sin` for i < n_rot/2.
 pub fn rope_cache(rope: &RopeConfig, freq_factors: Option<&[f32]>, pos: usize, cache: &mut [f32]) {
+    angles(rope, freq_factors, pos as f32, true, cache);
+}
+
+/// Cos/sin of a rotation by `delta` positions, for moving cached keys (a context shift):
+/// the same angles as [`rope_cache`] (frequency factors, YaRN ramp and all), since a key
+/// rotated for position p and then by delta must equal one rotated for p + delta. The
+/// angle is linear in the position, so that holds up to rounding. Unlike `rope_cache`, no
+/// YaRN magnitude factor: the key carries it from its first rotation already. (llama.cpp's
+/// `build_rope_shift` passes the attention factor again; for models without YaRN it is 1
+/// and the two agree.)
+pub fn rope_shift_cache(rope: &RopeConfig, freq_factors: Option<&[f32]>, delta: i64, cache: &mut [f32]) {
+    angles(rope, freq_factors, delta as f32, false, cache);
+}
+
+fn angles(rope: &RopeConfig, freq_factors: Option<&[f32]>, pos: f32, magnitude: bool, cache: &mut [f32]) {
     let n_rot = rope.n_rot;
     let theta_scale = rope.freq_base.powf(-2.0 / n_rot as f32);
     let corr = yarn_corr_dims(n_rot, rope.yarn.n_ctx_orig, rope.freq_base, rope.yarn.beta_fast, rope.yarn.beta_slow);
-    let mut theta = pos as f32;
+    let mut theta = pos;
     for i0 in (0..n_rot).step_by(2) {
         let ff = freq_factors.map_or(1.0, |f| f[i0 / 2]);
-        let (c, s) = rope_yarn(theta / ff, rope.freq_scale, corr, i0, rope.yarn.ext_factor, rope.yarn.attn_factor);
-        cache[i0] = c;
-        cache[i0 + 1] = s;
+        let (angle, mscale) = rope_yarn(theta / ff, rope.freq_scale, corr, i0, rope.yarn.ext_factor, rope.yarn.attn_factor);
+        let m = if magnitude { mscale } else { 1.0 };
+        cache[i0] = angle.cos() * m;
+        cache[i0 + 1] = angle.sin() * m;
         theta *= theta_scale;
     }
 }
 
+/// ggml's `rope_yarn`: the angle and the magnitude factor for one dimension pair.
 fn rope_yarn(theta_extrap: f32, freq_scale: f32, corr: [f32; 2], i0: usize, ext_factor: f32, mscale: f32) -> (f32, f32) {
     let theta_interp = freq_scale * theta_extrap;
     let mut theta = theta_interp;
@@ -28,7 +45,7 @@ fn rope_yarn(theta_extrap: f32, freq_scale: f32, corr: [f32; 2], i0: usize, ext_
         theta = theta_interp * (1.0 - ramp_mix) + theta_extrap * ramp_mix;
         mscale *= 1.0 + 0.1 * (1.0 / freq_scale).ln();
     }
-    (theta.cos() * mscale, theta.sin() * mscale)
+    (theta, mscale)
 }
 
 fn yarn_ramp(low: f32, high: f32, i0: usize) -> f32 {
@@ -101,6 +118,30 @@ mod tests {
             let (a, b) = (orig[2 * i] as f64, orig[2 * i + 1] as f64);
             assert!((x[2 * i] as f64 - (a * theta.cos() - b * theta.sin())).abs() < 1e-4);
             assert!((x[2 * i + 1] as f64 - (a * theta.sin() + b * theta.cos())).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn shifting_a_rotated_key_equals_rotating_it_at_the_new_position() {
+        for kind in [RopeKind::Norm, RopeKind::Neox] {
+            let mut r = cfg(kind);
+            // YaRN too: the angle mixes linearly in the position, and the magnitude factor is
+            // applied once.
+            for ext in [0.0, 1.0] {
+                r.yarn.ext_factor = ext;
+                r.freq_scale = if ext > 0.0 { 0.25 } else { 1.0 };
+                let x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.7).cos()).collect();
+                let (mut a, mut b, mut t) = (x.clone(), x.clone(), vec![0.0; 8]);
+                rope_cache(&r, None, 1000, &mut t);
+                rope_apply(kind, &mut a, 8, 8, &t);
+                rope_shift_cache(&r, None, -377, &mut t);
+                rope_apply(kind, &mut a, 8, 8, &t);
+                rope_cache(&r, None, 623, &mut t);
+                rope_apply(kind, &mut b, 8, 8, &t);
+                for (u, v) in a.iter().zip(&b) {
+                    assert!((u - v).abs() < 2e-4, "{kind:?} ext {ext}: {u} vs {v}");
+                }
+            }
         }
     }
 

@@ -1,11 +1,13 @@
 //! Zero heap allocations in a steady-state decode step, on a real model, counted by a global
-//! allocator; and a seeded sampler that gives the same tokens twice.
+//! allocator, with every KV cache type, and none in a context shift; and a seeded sampler that
+//! gives the same tokens twice.
 
 mod common;
 
 use common::*;
 use engine::alloc_count::{allocations, CountingAlloc};
 use engine::generate::{generate, Flow, GenParams};
+use engine::kv_cache::KvType;
 use engine::sampler::{top_logprobs, Sampler, SamplerParams};
 use engine::{Model, StateOptions};
 
@@ -23,8 +25,9 @@ fn smollm2() -> Model {
 fn decode_step_allocates_nothing() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let model = smollm2();
-    for threads in [1, 2] {
-        let mut st = model.new_state(StateOptions { n_ctx: 256, n_batch: 64, n_threads: threads, ..Default::default() });
+    for (threads, ty) in [(1, KvType::F32), (2, KvType::F32), (2, KvType::F16), (2, KvType::Q8_0), (1, KvType::Q8_0)] {
+        let opts = StateOptions { n_ctx: 256, n_batch: 64, n_threads: threads, cache_type_k: ty, cache_type_v: ty, ..Default::default() };
+        let mut st = model.new_state(opts).unwrap();
         let mut sampler = Sampler::new(SamplerParams { seed: 1, ..Default::default() }, model.config.n_vocab);
         let mut history: Vec<u32> = Vec::with_capacity(256);
         let mut top = Vec::with_capacity(5);
@@ -41,9 +44,17 @@ fn decode_step_allocates_nothing() {
             history.push(next);
             let n = allocations() - before;
             if step >= 2 {
-                assert_eq!(n, 0, "{threads} threads, step {step}: {n} allocations in a decode step ({in_forward} in forward)");
+                assert_eq!(n, 0, "{ty:?} cache, {threads} threads, step {step}: {n} allocations in a decode step ({in_forward} in forward)");
             }
         }
+        // A context shift moves and re-rotates rows in place.
+        let before = allocations();
+        model.shift_context(&mut st, 1, 10).unwrap();
+        let n = allocations() - before;
+        assert_eq!(n, 0, "{ty:?} cache: {n} allocations in a context shift");
+        let before = allocations();
+        model.forward(&mut st, &[next]).unwrap();
+        assert_eq!(allocations() - before, 0, "{ty:?} cache: allocations in the step after a shift");
     }
 }
 
@@ -52,11 +63,11 @@ fn seeded_sampling_is_reproducible() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let model = smollm2();
     let run = |seed: u64| {
-        let mut st = model.new_state(StateOptions { n_ctx: 128, n_batch: 32, n_threads: 2, ..Default::default() });
+        let mut st = model.new_state(StateOptions { n_ctx: 128, n_batch: 32, n_threads: 2, ..Default::default() }).unwrap();
         let mut sampler = Sampler::new(SamplerParams { seed, temp: 1.0, ..Default::default() }, model.config.n_vocab);
         let mut history = Vec::with_capacity(128);
         let mut out = Vec::new();
-        let params = GenParams { n_predict: 24, ignore_eos: true, n_probs: 0 };
+        let params = GenParams { n_predict: 24, ignore_eos: true, n_probs: 0, context_shift: None };
         generate(&model, &mut st, &mut sampler, &[504, 3575, 282, 4649, 314], &mut history, &params, &|_| false, &mut |t| {
             out.push(t.id);
             Flow::Continue

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use engine::kv_cache::KvType;
 use engine::{Model, StateOptions};
 
 /// Largest allowed difference between llama.cpp's top-5 log-probs and ours.
@@ -12,8 +13,9 @@ const TOL: f32 = 0.05;
 /// Below this top-1/top-2 margin llama.cpp's own choice is a near tie.
 const TIE: f32 = 0.1;
 
+/// llama.cpp made the references with an F32 cache; ours is F32 too, said here explicitly.
 fn state_opts() -> StateOptions {
-    StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, ..Default::default() }
+    StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, cache_type_k: KvType::F32, cache_type_v: KvType::F32, ..Default::default() }
 }
 
 /// Largest |ours - llama.cpp| over llama.cpp's top-5 at one step.
@@ -49,7 +51,7 @@ fn feed_prompt(model: &Model, st: &mut engine::State, prompt: &[u32]) -> Vec<f32
 /// (as llama.cpp produced the reference: a prompt batch, then single-token decode steps);
 /// every step is compared, whatever we would have chosen.
 fn teacher_forced(model: &Model, eog: &[u32], case: &Case, name: &str) -> f32 {
-    let mut st = model.new_state(state_opts());
+    let mut st = model.new_state(state_opts()).unwrap();
     let mut worst = 0.0f32;
     let mut failures = Vec::new();
     let mut logits = feed_prompt(model, &mut st, &case.prompt_tokens);
@@ -86,7 +88,7 @@ fn argmax_ignoring(logits: &[f32], eog: &[u32]) -> u32 {
 
 /// Free-running greedy decoding, compared step by step; a near tie may end the case.
 fn free_running(model: &Model, eog: &[u32], case: &Case, name: &str) -> (f32, usize) {
-    let mut st = model.new_state(state_opts());
+    let mut st = model.new_state(state_opts()).unwrap();
     let mut logits = feed_prompt(model, &mut st, &case.prompt_tokens);
     let mut worst = 0.0f32;
     for (k, step) in case.steps.iter().enumerate() {

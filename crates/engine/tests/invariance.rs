@@ -12,7 +12,7 @@ use engine::{MatmulMode, Model, StateOptions};
 
 /// The last position's logits for `tokens` fed in chunks of `chunk` on `threads` threads.
 fn all_logits(model: &Model, tokens: &[u32], chunk: usize, threads: usize, mode: MatmulMode) -> Vec<f32> {
-    let mut st = model.new_state(StateOptions { n_ctx: 256, n_batch: chunk, n_threads: threads, mode });
+    let mut st = model.new_state(StateOptions { n_ctx: 256, n_batch: chunk, n_threads: threads, mode, ..Default::default() }).unwrap();
     model.forward(&mut st, tokens).unwrap().to_vec()
 }
 

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use engine::kv_cache::KvType;
 use engine::perplexity::perplexity;
 use engine::{Model, StateOptions};
 
@@ -17,7 +18,9 @@ fn check(file: &str) {
     let text = std::fs::read_to_string(data("text/gpl-3.txt")).unwrap();
     let tokens = tok.encode(&text, true, false);
     let bos = if tok.add_bos() { tok.bos_id() } else { None };
-    let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, ..Default::default() });
+    // llama.cpp's figure was made with -ctk f32 -ctv f32.
+    let opts = StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, cache_type_k: KvType::F32, cache_type_v: KvType::F32, ..Default::default() };
+    let mut st = model.new_state(opts).unwrap();
     let r = perplexity(&model, &mut st, &tokens, 512, bos, Some(2), &mut |_, _, _| {}).unwrap();
     let rel = (r.ppl - want).abs() / want;
     eprintln!("{file}: PPL {:.4} +/- {:.5}, llama.cpp {want}, relative difference {rel:.2e}", r.ppl, r.stderr);

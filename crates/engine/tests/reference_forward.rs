@@ -18,7 +18,7 @@ const MAX_LOGPROB_DIFF: f32 = 0.6;
 const MAX_TOP1_DIFF: f32 = 0.3;
 
 fn logprobs(model: &Model, tokens: &[u32], mode: MatmulMode) -> Vec<Vec<f32>> {
-    let mut st = model.new_state(StateOptions { n_ctx: 256, n_batch: 64, n_threads: 2, mode });
+    let mut st = model.new_state(StateOptions { n_ctx: 256, n_batch: 64, n_threads: 2, mode, ..Default::default() }).unwrap();
     let mut out = Vec::new();
     model.forward_all(&mut st, tokens, &mut |_, l| out.push(log_softmax(l))).unwrap();
     out

@@ -64,8 +64,8 @@ impl Gemma3 {
             rope_rows(rc, table, k_new, n, c.head_dim);
             dump("Kcur", il, k_new, n, c.n_embd_kv());
             mm.run(&l.wv, xn, n, v_new);
-            let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, 1.0, *mode), q, k_all, v_all, n, pos0, &mut attn[..n * dq], attn_scratch);
+            kv.commit(il, pos0, n);
+            attention(pool, &m.attn_shape(il, 1.0, *mode), q, &kv.layer(il), n, pos0, &mut attn[..n * dq], attn_scratch);
             dump("kqv_out", il, &attn[..n * dq], n, dq);
             mm.run(&l.wo, &attn[..n * dq], n, xn);
             rms_norm_rows(xn, &post.post_attn_norm, c.rms_eps, &mut attn[..n * d], n);

@@ -70,8 +70,8 @@ impl Llama {
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
             dump("Kcur", il, k_new, n, c.n_embd_kv());
             mm.run(&l.wv, xn, n, v_new);
-            let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, k_all, v_all, n, pos0, attn, attn_scratch);
+            kv.commit(il, pos0, n);
+            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             dump("kqv_out", il, attn, n, dq);
             mm.run(&l.wo, attn, n, xn);
             dump("attn_out", il, xn, n, d);

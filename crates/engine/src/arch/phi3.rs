@@ -62,8 +62,8 @@ impl Phi3 {
             mm.run(&l.wk, xn, n, k_new);
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
             mm.run(&l.wv, xn, n, v_new);
-            let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, 1.0, *mode), q, k_all, v_all, n, pos0, attn, attn_scratch);
+            kv.commit(il, pos0, n);
+            attention(pool, &m.attn_shape(il, 1.0, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 

@@ -57,8 +57,8 @@ impl Qwen2 {
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
             mm.run(&l.wv, xn, n, v_new);
             add_bias_rows(v_new, &b.bv);
-            let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, k_all, v_all, n, pos0, attn, attn_scratch);
+            kv.commit(il, pos0, n);
+            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 

@@ -63,8 +63,8 @@ impl Qwen3 {
             norm_heads(k_new, &qk.k_norm, c.rms_eps);
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
             mm.run(&l.wv, xn, n, v_new);
-            let (k_all, v_all) = kv.layer(il);
-            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, k_all, v_all, n, pos0, attn, attn_scratch);
+            kv.commit(il, pos0, n);
+            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 
