@@ -105,6 +105,44 @@ struct Rows<'a> {
 /// rounded to f16 (ggml converts them to V's `vec_dot_type`). llama.cpp has no Q8_0 V without
 /// flash attention; ours dequantizes each V row and multiplies it with the f32 probabilities.
 #[allow(clippy::too_many_arguments)]
+/// `scores[j] = exp(scores[j] - max)` for j in lo..=p, returning their sum. As ggml's
+/// vectorized softmax sees the row: groups of 8 cells aligned to cell 0 (masked cells are
+/// exact zeros there); each group's horizontal sum is added in f64.
+fn exp_cells(scores: &mut [f32], lo: usize, p: usize, max: f32) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has FMA (checked just above).
+        return unsafe { exp_cells_fma(scores, lo, p, max) };
+    }
+    exp_cells_body(scores, lo, p, max)
+}
+
+/// [`exp_cells`] compiled with FMA: `vexpf`'s `mul_add`s become instructions instead of libm
+/// `fmaf` calls (same values: both are exact fused multiply-adds).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn exp_cells_fma(scores: &mut [f32], lo: usize, p: usize, max: f32) -> f64 {
+    exp_cells_body(scores, lo, p, max)
+}
+
+#[inline(always)]
+fn exp_cells_body(scores: &mut [f32], lo: usize, p: usize, max: f32) -> f64 {
+    let mut sum = 0f64;
+    let g0 = lo / 8 * 8;
+    for c0 in (g0..=p).step_by(8) {
+        let mut lanes = [0f32; 8];
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let j = c0 + l;
+            if j >= lo && j <= p {
+                *lane = vexpf(scores[j] - max);
+                scores[j] = *lane;
+            }
+        }
+        sum += hsum8(&lanes) as f64;
+    }
+    sum
+}
+
 fn attend_one(s: &AttnShape, qh: &[f32], kv: &LayerKv, p: usize, h: usize, batch: bool, r: &mut Rows, out: &mut [f32]) {
     let hd = s.head_dim;
     let g = h / (s.n_head / s.n_head_kv);
@@ -146,21 +184,7 @@ fn attend_one(s: &AttnShape, qh: &[f32], kv: &LayerKv, p: usize, h: usize, batch
             }
         }
     }
-    // exp in groups of 8 cells aligned to cell 0, as ggml's vectorized loop sees the row
-    // (masked cells are exact zeros there); each group's horizontal sum is added in f64.
-    let mut sum = 0f64;
-    let g0 = lo / 8 * 8;
-    for c0 in (g0..=p).step_by(8) {
-        let mut lanes = [0f32; 8];
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            let j = c0 + l;
-            if j >= lo && j <= p {
-                *lane = vexpf(scores[j] - max);
-                scores[j] = *lane;
-            }
-        }
-        sum += hsum8(&lanes) as f64;
-    }
+    let sum = exp_cells(scores, lo, p, max);
     let inv = (1.0 / sum) as f32;
     // V accumulation: cell j goes to accumulator row j % rows (8 for tinyBLAS, 32 for
     // ggml_vec_dot's four 8-lane registers), then the rows are reduced in ggml's order.
