@@ -54,59 +54,70 @@ impl Matmul<'_> {
         }
     }
 
-    fn run_fast(&mut self, w: &Matrix, x: &[f32], n: usize, out: &mut [f32]) {
+    /// Several matrices of the same input in one parallel region: `outs[i] = x · ws[i]ᵀ`
+    /// (Q, K and V; gate and up). The activations are quantized once when the matrices share
+    /// a partner format, and one region saves a fork-join per matrix, which is a visible part
+    /// of decoding a small model. Each output is computed exactly as [`Matmul::run`] computes
+    /// it (same plan, same kernel per row), so the results are bit-identical.
+    pub fn run_group<const G: usize>(&mut self, ws: [&Matrix; G], x: &[f32], n: usize, outs: [&mut [f32]; G]) {
         let k = kernels();
-        let tk = k.get(w.ty);
-        let vt = tk.vec_dot_type;
-        let (rows, cols) = (w.rows, w.cols);
-        let act_row = vt.row_bytes(cols).expect("row length validated at load");
-        {
-            let act = DisjointMut::new(&mut self.act[..n * act_row]);
-            self.pool.parallel_for(n, 1.max(n / (4 * self.pool.n_threads())), &|t0, t1| {
-                for t in t0..t1 {
-                    // SAFETY: token t's activation row is written by the one thread that claimed t.
-                    let dst = unsafe { act.range(t * act_row..(t + 1) * act_row) };
-                    k.quantize_row(vt, &x[t * cols..(t + 1) * cols], dst);
-                }
-            });
-        }
-        let act = &self.act[..n * act_row];
-        let wb = w.bytes(self.file);
-        let rb = w.row_bytes();
-        // llama.cpp's kernel for this type and batch size (tokens past n_main use the tail).
-        let plan = match self.mode {
-            MatmulMode::Deterministic => quant::matmul::BatchPlan { main: tk.gemm, n_main: n, tail: tk.gemm },
-            _ => k.plan(w.ty, rows, n, w.repacked),
-        };
-        let chunk = chunk_rows(rows, self.pool.n_threads());
-        let out = DisjointMut::new(out);
-        self.pool.parallel_for(rows, chunk, &|r0, r1| {
-            let nr = r1 - r0;
-            let wrows = &wb[r0 * rb..r1 * rb];
-            if n == 1 {
-                let gemm = if plan.n_main == 1 { plan.main } else { plan.tail };
-                // SAFETY: rows r0..r1 of the single output row belong to this chunk alone.
-                let dst = unsafe { out.range(r0..r1) };
-                gemm(cols, wrows, nr, act, 1, dst, nr);
-                return;
+        let vt = k.get(ws[0].ty).vec_dot_type;
+        let shared = self.mode != MatmulMode::Reference
+            && ws.iter().all(|w| w.cols == ws[0].cols && k.get(w.ty).vec_dot_type == vt);
+        if !shared {
+            for (w, out) in ws.into_iter().zip(outs) {
+                self.run(w, x, n, out);
             }
-            let mut tile = [0f32; TOKEN_TILE * MAX_CHUNK_ROWS];
-            let mut c0 = 0;
-            while c0 < n {
-                // A tile never straddles n_main, so one kernel computes all of it.
-                let end = if c0 < plan.n_main { plan.n_main } else { n };
-                let nc = TOKEN_TILE.min(end - c0);
-                let gemm = if c0 < plan.n_main { plan.main } else { plan.tail };
-                gemm(cols, wrows, nr, &act[c0 * act_row..(c0 + nc) * act_row], nc, &mut tile[..nc * nr], nr);
-                for c in 0..nc {
-                    let o = (c0 + c) * rows;
-                    // SAFETY: columns r0..r1 of every output row belong to this chunk alone.
-                    let dst = unsafe { out.range(o + r0..o + r1) };
-                    dst.copy_from_slice(&tile[c * nr..(c + 1) * nr]);
+            return;
+        }
+        let cols = ws[0].cols;
+        assert!(x.len() >= n * cols, "matmul {}: input too small", ws[0].name);
+        let act_row = self.quantize(vt, &x[..n * cols], n, cols);
+        let jobs: [Job; G] = std::array::from_fn(|i| Job::new(self, ws[i], n));
+        let mut outs = outs.map(Some);
+        let dsts: [DisjointMut<f32>; G] = std::array::from_fn(|i| {
+            let out = outs[i].take().expect("each output taken once");
+            assert!(out.len() >= n * ws[i].rows, "matmul {}: output too small", ws[i].name);
+            DisjointMut::new(&mut out[..n * ws[i].rows])
+        });
+        let act = &self.act[..n * act_row];
+        let total: usize = jobs.iter().map(|j| j.n_chunks).sum();
+        self.pool.parallel_for(total, 1, &|c0, c1| {
+            for c in c0..c1 {
+                let (mut i, mut c) = (0, c);
+                while c >= jobs[i].n_chunks {
+                    c -= jobs[i].n_chunks;
+                    i += 1;
                 }
-                c0 += nc;
+                let j = &jobs[i];
+                let r0 = c * j.chunk;
+                j.rows(act, act_row, r0, (r0 + j.chunk).min(j.w.rows), &dsts[i]);
             }
         });
+    }
+
+    fn run_fast(&mut self, w: &Matrix, x: &[f32], n: usize, out: &mut [f32]) {
+        let vt = kernels().get(w.ty).vec_dot_type;
+        let act_row = self.quantize(vt, x, n, w.cols);
+        let job = Job::new(self, w, n);
+        let act = &self.act[..n * act_row];
+        let out = DisjointMut::new(out);
+        self.pool.parallel_for(w.rows, job.chunk, &|r0, r1| job.rows(act, act_row, r0, r1, &out));
+    }
+
+    /// Quantizes `n` rows of `cols` into the scratch in format `vt`; returns the row size.
+    fn quantize(&mut self, vt: gguf::GgmlType, x: &[f32], n: usize, cols: usize) -> usize {
+        let k = kernels();
+        let act_row = vt.row_bytes(cols).expect("row length validated at load");
+        let act = DisjointMut::new(&mut self.act[..n * act_row]);
+        self.pool.parallel_for(n, 1.max(n / (4 * self.pool.n_threads())), &|t0, t1| {
+            for t in t0..t1 {
+                // SAFETY: token t's activation row is written by the one thread that claimed t.
+                let dst = unsafe { act.range(t * act_row..(t + 1) * act_row) };
+                k.quantize_row(vt, &x[t * cols..(t + 1) * cols], dst);
+            }
+        });
+        act_row
     }
 
     fn run_reference(&mut self, w: &Matrix, x: &[f32], n: usize, out: &mut [f32]) {
@@ -125,6 +136,62 @@ impl Matmul<'_> {
                 let dot: f64 = wrow.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
                 out[t * rows + r] = dot as f32;
             }
+        }
+    }
+}
+
+/// One matrix of a matmul region: its bytes, llama.cpp's kernel plan for the batch, and how
+/// its rows are chunked among threads.
+struct Job<'a> {
+    w: &'a Matrix,
+    wb: &'a [u8],
+    rb: usize,
+    n: usize,
+    plan: quant::matmul::BatchPlan,
+    chunk: usize,
+    n_chunks: usize,
+}
+
+impl<'a> Job<'a> {
+    fn new(mm: &Matmul<'a>, w: &'a Matrix, n: usize) -> Job<'a> {
+        let k = kernels();
+        let tk = k.get(w.ty);
+        // llama.cpp's kernel for this type and batch size (tokens past n_main use the tail).
+        let plan = match mm.mode {
+            MatmulMode::Deterministic => quant::matmul::BatchPlan { main: tk.gemm, n_main: n, tail: tk.gemm },
+            _ => k.plan(w.ty, w.rows, n, w.repacked),
+        };
+        let chunk = chunk_rows(w.rows, mm.pool.n_threads());
+        Job { w, wb: w.bytes(mm.file), rb: w.row_bytes(), n, plan, chunk, n_chunks: w.rows.div_ceil(chunk) }
+    }
+
+    /// Output columns `r0..r1` (weight rows) for every token; `out` is `[n][w.rows]`.
+    fn rows(&self, act: &[u8], act_row: usize, r0: usize, r1: usize, out: &DisjointMut<f32>) {
+        let (n, rows, cols, plan) = (self.n, self.w.rows, self.w.cols, &self.plan);
+        let nr = r1 - r0;
+        let wrows = &self.wb[r0 * self.rb..r1 * self.rb];
+        if n == 1 {
+            let gemm = if plan.n_main == 1 { plan.main } else { plan.tail };
+            // SAFETY: rows r0..r1 of the single output row belong to this chunk alone.
+            let dst = unsafe { out.range(r0..r1) };
+            gemm(cols, wrows, nr, act, 1, dst, nr);
+            return;
+        }
+        let mut tile = [0f32; TOKEN_TILE * MAX_CHUNK_ROWS];
+        let mut c0 = 0;
+        while c0 < n {
+            // A tile never straddles n_main, so one kernel computes all of it.
+            let end = if c0 < plan.n_main { plan.n_main } else { n };
+            let nc = TOKEN_TILE.min(end - c0);
+            let gemm = if c0 < plan.n_main { plan.main } else { plan.tail };
+            gemm(cols, wrows, nr, &act[c0 * act_row..(c0 + nc) * act_row], nc, &mut tile[..nc * nr], nr);
+            for c in 0..nc {
+                let o = (c0 + c) * rows;
+                // SAFETY: columns r0..r1 of every output row belong to this chunk alone.
+                let dst = unsafe { out.range(o + r0..o + r1) };
+                dst.copy_from_slice(&tile[c * nr..(c + 1) * nr]);
+            }
+            c0 += nc;
         }
     }
 }

@@ -53,17 +53,15 @@ impl Gemma3 {
             let (rc, table) = if c.layer_window(il).is_some() { (&c.rope_swa, &*rope_swa) } else { (&c.rope, &*rope) };
             rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
             dump("attn_norm", il, xn, n, d);
-            mm.run(&l.wq, xn, n, q);
+            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
+            mm.run_group([&l.wq, &l.wk, &l.wv], xn, n, [&mut *q, &mut *k_new, &mut *v_new]);
             norm_heads(q, &qk.q_norm, c.rms_eps);
             rope_rows(rc, table, q, n, c.head_dim);
             dump("Qcur", il, q, n, dq);
             scale_inplace(q, c.attn_scale);
-            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
-            mm.run(&l.wk, xn, n, k_new);
             norm_heads(k_new, &qk.k_norm, c.rms_eps);
             rope_rows(rc, table, k_new, n, c.head_dim);
             dump("Kcur", il, k_new, n, c.n_embd_kv());
-            mm.run(&l.wv, xn, n, v_new);
             kv.commit(il, pos0, n);
             attention(pool, &m.attn_shape(il, 1.0, *mode), q, &kv.layer(il), n, pos0, &mut attn[..n * dq], attn_scratch);
             dump("kqv_out", il, &attn[..n * dq], n, dq);
@@ -75,8 +73,7 @@ impl Gemma3 {
 
             rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
             dump("ffn_norm", il, xn, n, d);
-            mm.run(&l.gate, xn, n, gate);
-            mm.run(&l.up, xn, n, up);
+            mm.run_group([&l.gate, &l.up], xn, n, [&mut *gate, &mut *up]);
             geglu_inplace(gate, up);
             mm.run(&l.down, gate, n, xn);
             dump("ffn_out", il, xn, n, d);

@@ -61,15 +61,13 @@ impl Llama {
         for (il, l) in self.layers.iter().enumerate() {
             rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
             dump("attn_norm", il, xn, n, d);
-            mm.run(&l.wq, xn, n, q);
+            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
+            mm.run_group([&l.wq, &l.wk, &l.wv], xn, n, [&mut *q, &mut *k_new, &mut *v_new]);
             dump("Qcur", il, q, n, dq);
             rope_rows(&c.rope, rope, q, n, c.head_dim);
             dump("Qrope", il, q, n, dq);
-            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
-            mm.run(&l.wk, xn, n, k_new);
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
             dump("Kcur", il, k_new, n, c.n_embd_kv());
-            mm.run(&l.wv, xn, n, v_new);
             kv.commit(il, pos0, n);
             attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             dump("kqv_out", il, attn, n, dq);
@@ -78,8 +76,7 @@ impl Llama {
             add_inplace(x, xn);
 
             rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
-            mm.run(&l.gate, xn, n, gate);
-            mm.run(&l.up, xn, n, up);
+            mm.run_group([&l.gate, &l.up], xn, n, [&mut *gate, &mut *up]);
             swiglu_inplace(gate, up);
             dump("ffn_swiglu", il, gate, n, ff);
             mm.run(&l.down, gate, n, xn);

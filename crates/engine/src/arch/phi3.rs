@@ -55,21 +55,18 @@ impl Phi3 {
         embed(file, &m.common.tok_embd, tokens, x);
         for (il, l) in self.layers.iter().enumerate() {
             rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
-            mm.run(&l.wq, xn, n, q);
+            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
+            mm.run_group([&l.wq, &l.wk, &l.wv], xn, n, [&mut *q, &mut *k_new, &mut *v_new]);
             rope_rows(&c.rope, rope, q, n, c.head_dim);
             scale_inplace(q, c.attn_scale);
-            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
-            mm.run(&l.wk, xn, n, k_new);
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
-            mm.run(&l.wv, xn, n, v_new);
             kv.commit(il, pos0, n);
             attention(pool, &m.attn_shape(il, 1.0, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 
             rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
-            mm.run(&l.gate, xn, n, gate);
-            mm.run(&l.up, xn, n, up);
+            mm.run_group([&l.gate, &l.up], xn, n, [&mut *gate, &mut *up]);
             swiglu_inplace(gate, up);
             mm.run(&l.down, gate, n, xn);
             add_inplace(x, xn);

@@ -55,22 +55,19 @@ impl Qwen3 {
         embed(file, &m.common.tok_embd, tokens, x);
         for (il, (l, qk)) in self.layers.iter().enumerate() {
             rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
-            mm.run(&l.wq, xn, n, q);
+            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
+            mm.run_group([&l.wq, &l.wk, &l.wv], xn, n, [&mut *q, &mut *k_new, &mut *v_new]);
             norm_heads(q, &qk.q_norm, c.rms_eps);
             rope_rows(&c.rope, rope, q, n, c.head_dim);
-            let (k_new, v_new) = kv.rows_mut(il, pos0, n);
-            mm.run(&l.wk, xn, n, k_new);
             norm_heads(k_new, &qk.k_norm, c.rms_eps);
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
-            mm.run(&l.wv, xn, n, v_new);
             kv.commit(il, pos0, n);
             attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 
             rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
-            mm.run(&l.gate, xn, n, gate);
-            mm.run(&l.up, xn, n, up);
+            mm.run_group([&l.gate, &l.up], xn, n, [&mut *gate, &mut *up]);
             swiglu_inplace(gate, up);
             mm.run(&l.down, gate, n, xn);
             add_inplace(x, xn);
