@@ -77,6 +77,10 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
         let xs = [xrow(c)];
         let mut r = 0;
         while r + R1 <= nr {
+            if nc == 1 {
+                // Decode: request the tile's lines together (see `prefetch_bytes`).
+                super::util::prefetch_bytes(&w[r * wrb..(r + R1) * wrb]);
+            }
             // SAFETY: as above.
             let o = unsafe { (t.r1)(std::array::from_fn(|i| wrow(r + i)), xs) };
             for (i, orow) in o.iter().enumerate() {

@@ -116,7 +116,7 @@ pub(super) struct LaneTiles<W: 'static> {
 /// Rows `0..nr` times the C tokens `xs`, by R-row tiles then single rows; outputs of token
 /// `j` go to `out[(c0 + j) * stride + row]`.
 #[allow(clippy::too_many_arguments)]
-fn cols<'a, W, const R: usize, const C: usize>(
+fn cols<'a, W: Pod, const R: usize, const C: usize>(
     big: Tile<W, BlockQ8K, R, C>,
     one: Tile<W, BlockQ8K, 1, C>,
     wrow: &dyn Fn(usize) -> &'a [W],
@@ -128,6 +128,12 @@ fn cols<'a, W, const R: usize, const C: usize>(
 ) {
     let mut r = 0;
     while r + R <= nr {
+        if C == 1 {
+            // Decode: request the tile's lines together (see `prefetch_bytes`).
+            for i in 0..R {
+                super::util::prefetch_bytes(bytemuck::cast_slice(wrow(r + i)));
+            }
+        }
         // SAFETY: lane tiles are installed only by avx2_table, after detecting AVX2+FMA+F16C.
         let o = unsafe { big(std::array::from_fn(|i| wrow(r + i)), xs) };
         for (i, orow) in o.iter().enumerate() {
