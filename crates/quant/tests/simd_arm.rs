@@ -12,6 +12,7 @@
 //!   ([`quant::emulate::repack_dot_q4_0`]) plus the bound against the scalar level;
 //! - gemm: bit-identical to the same table's vec_dot for every (row, column), for row and
 //!   column counts that leave odd tile leftovers;
+//! - attention's `dot_f32` and `fma_row`: bit-identical to the scalar level's;
 //! - the plain and sdot tables agree bit for bit (both equal the scalar level).
 
 #![cfg(target_arch = "aarch64")]
@@ -237,6 +238,21 @@ proptest! {
         }
     }
 
+    /// Attention's f32 kernels: dot_f32 (ggml's order, with its tail) and fma_row, bit for bit.
+    #[test]
+    fn attention_f32_kernels_are_bit_identical(seed in any::<u64>(), n in 0..300usize, w in -4.0f32..4.0) {
+        let s = scalar();
+        let (x, y) = (row(seed, n), row(seed ^ 0xABCD, n));
+        for (name, k) in tables() {
+            let (got, want) = ((k.dot_f32)(&x, &y), (s.dot_f32)(&x, &y));
+            prop_assert_eq!(got.to_bits(), want.to_bits(), "{} dot_f32 n={}: {} vs {}", name, n, got, want);
+            let (mut a, mut b) = (y.clone(), y.clone());
+            (k.fma_row)(&mut a, &x, w);
+            (s.fma_row)(&mut b, &x, w);
+            prop_assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "{} fma_row n={}", name, n);
+        }
+    }
+
     #[test]
     fn quantizers_are_byte_identical(seed in any::<u64>(), ti in 0..5usize, blocks in 1..12usize, odd in 0..4usize) {
         let ty = [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K, GgmlType::F16, GgmlType::BF16][ti];
@@ -287,6 +303,7 @@ fn neon_tables_cover_every_type() {
     let s = scalar();
     for (name, k) in tables() {
         assert_eq!(k.level, Level::Neon);
+        assert!(!std::ptr::fn_addr_eq(k.dot_f32, s.dot_f32 as fn(&[f32], &[f32]) -> f32), "{name}: dot_f32 is still the scalar one");
         for ty in WEIGHTS {
             let (a, b) = (k.get(ty), s.get(ty));
             assert_eq!(a.vec_dot_type, b.vec_dot_type, "{name} {ty}");

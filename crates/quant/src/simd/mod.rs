@@ -2,6 +2,9 @@
 //! Each level starts from the scalar table and replaces the entries it accelerates, so a type
 //! without a SIMD kernel still works (at reference speed).
 //!
+//! `x86` (AVX2) and `arm` (NEON, aarch64) follow the same float orders (ggml's x86 ones, which
+//! the scalar level emulates), so an aarch64 machine gives the x86 answers bit for bit.
+//!
 //! # REQUIREMENT (measured 2026-11-25; read before writing any x86 kernel)
 //! The golden parity tests need our log-probs within 0.05 nats of llama.cpp's *decode path*
 //! (prompt in one batch, then one token at a time; verified: that reproduces the golden files to

@@ -122,3 +122,42 @@ macro_rules! float_dot {
 float_dot!(f32_dot, f32, ld4_f32, fused: true, tail_f64: false, reduce: reduce_f32, to_f32: |v| v);
 float_dot!(f16_dot, f16, ld4_f16, fused: true, tail_f64: true, reduce: reduce_f32, to_f32: |v| h2f(v));
 float_dot!(bf16_dot, bf16, ld4_bf16, fused: false, tail_f64: true, reduce: reduce_bf16, to_f32: |v| f32::from_bits((v.to_bits() as u32) << 16));
+
+/// ggml's `ggml_vec_dot_f32` as [`crate::emulate::dot_f32`] states it (for attention scores):
+/// the F32 tile's order over the first `n & !31` elements, then the tail as GCC compiles it
+/// (products rounded and added for the whole groups of four, the last `n % 4` fused).
+#[target_feature(enable = "neon")]
+pub(super) fn dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let np = n & !31;
+    let mut acc = [vdupq_n_f32(0.0); 8];
+    for i in (0..np).step_by(32) {
+        for (v, a) in acc.iter_mut().enumerate() {
+            *a = vfmaq_f32(*a, ld_f32(x, i + 4 * v), ld_f32(y, i + 4 * v));
+        }
+    }
+    let mut sum = reduce_f32(&acc);
+    let fused_from = np + (n - np) / 4 * 4;
+    for k in np..n {
+        if k < fused_from {
+            sum += x[k] * y[k];
+        } else {
+            sum = x[k].mul_add(y[k], sum);
+        }
+    }
+    sum
+}
+
+/// `acc[i] = fma(x[i], w, acc[i])` (attention's weighted sum of V rows), exact per element.
+#[target_feature(enable = "neon")]
+pub(super) fn fma_row(acc: &mut [f32], x: &[f32], w: f32) {
+    let n = acc.len().min(x.len());
+    let n4 = n & !3;
+    for i in (0..n4).step_by(4) {
+        let a = vfmaq_n_f32(ld_f32(acc, i), ld_f32(x, i), w);
+        st_f32(acc, i, a);
+    }
+    for i in n4..n {
+        acc[i] = x[i].mul_add(w, acc[i]);
+    }
+}

@@ -88,6 +88,18 @@ pub(crate) fn install(k: &mut Kernels, sdot: bool) {
     k.set(type_kernels!(F16, F16, f16, f16, tile: f16_dot::tile, shape: (1, 2, 2), deq: dequant::dequantize_row_f16));
     k.set(type_kernels!(BF16, BF16, bf16, bf16, tile: bf16_dot::tile, shape: (1, 2, 2), deq: dequant::dequantize_row_bf16));
 
+    // Attention's f32 kernels, in the scalar level's order.
+    fn dot_f32(x: &[f32], y: &[f32]) -> f32 {
+        // SAFETY: installed only after detecting NEON.
+        unsafe { float::dot_f32(x, y) }
+    }
+    fn fma_row(acc: &mut [f32], x: &[f32], w: f32) {
+        // SAFETY: as above.
+        unsafe { float::fma_row(acc, x, w) }
+    }
+    k.dot_f32 = dot_f32;
+    k.fma_row = fma_row;
+
     macro_rules! quantizer {
         ($B:ty, $f:path) => {{
             fn q(src: &[f32], dst: &mut [u8]) {

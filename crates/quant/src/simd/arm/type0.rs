@@ -10,9 +10,10 @@
 //!   ggml's generic order): per block the whole exact integer sum, then one scalar
 //!   `acc = fma(isum, dw * dx, acc)`.
 //!
-//! Decoding (ours): every type becomes 32 signed bytes, elements 0..16 and 16..32, with the
-//! offsets (-8, -16) applied for the types without `m`. The structure of one accumulator
-//! vector per 16 elements follows ggml's arm `ggml_vec_dot_q4_1_q8_1` (arch/arm/quants.c).
+//! Decoding: every type becomes 32 signed bytes, elements 0..16 and 16..32, with the offsets
+//! (-8, -16) applied for the types without `m`. Splitting the nibbles with a mask and a shift
+//! into two byte vectors, then subtracting 8, is the idea of ggml's arm
+//! `ggml_vec_dot_q4_0_q8_0` (arch/arm/quants.c); the fifth-bit expansion is ours.
 
 use super::util::*;
 use crate::blocks::*;

@@ -13,9 +13,10 @@ use std::arch::aarch64::*;
 use std::arch::asm;
 
 /// Lane l = `a[4l..4l+4] . b[4l..4l+4]`, with plain NEON: `vmull_s8` products (exact in i16,
-/// even -128 * -128), `vpaddlq_s16` pairs, `vpaddq_s32` pairs of pairs. (The widening
-/// multiply and pairwise-add idea is ggml-cpu's `ggml_vdotq_s32` fallback for CPUs without
-/// dotprod.)
+/// even -128 * -128), `vpaddlq_s16` pairs, `vpaddq_s32` pairs of pairs. The widening multiply
+/// and pairwise add are the idea of ggml-cpu's `ggml_vdotq_s32` fallback (ggml-cpu-impl.h),
+/// but that one adds lanes of the low and high halves together, a grouping different from
+/// `sdot`'s; ours pairs neighbours so every lane equals `sdot`'s (and the x86 lanes).
 #[inline]
 #[target_feature(enable = "neon")]
 pub fn dot4(a: int8x16_t, b: int8x16_t) -> int32x4_t {
