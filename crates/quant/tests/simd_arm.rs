@@ -12,6 +12,9 @@
 //!   ([`quant::emulate::repack_dot_q4_0`]) plus the bound against the scalar level;
 //! - gemm: bit-identical to the same table's vec_dot for every (row, column), for row and
 //!   column counts that leave odd tile leftovers;
+//! - llama.cpp's batched orders (`BatchKernels`: tinyBLAS, tiled K-quant, repacked Q4_0 and
+//!   Q4_K gemm/gemv): bit-identical to the scalar table's entries for the same orders, for
+//!   any batch shape and output stride (as `batch_x86.rs` checks the AVX2 ones);
 //! - attention's `dot_f32` and `fma_row`: bit-identical to the scalar level's;
 //! - the plain and sdot tables agree bit for bit (both equal the scalar level).
 
@@ -22,7 +25,8 @@ mod util;
 
 use gguf::GgmlType;
 use proptest::prelude::*;
-use quant::kernels::{scalar, Kernels, Level};
+use quant::kernels::{scalar, GemmFn, Kernels, Level};
+use quant::matmul::BatchKernels;
 use quant::reference as r;
 use quant::simd::neon_table_variant;
 
@@ -254,6 +258,15 @@ proptest! {
     }
 
     #[test]
+    fn batched_orders_are_bit_identical_to_scalar(seed in any::<u64>(), ti in 0..WEIGHTS.len(), li in 0..8usize, nr in 1..=19usize, nc in 1..=19usize) {
+        let ty = WEIGHTS[ti];
+        let ls = lengths(ty);
+        for (name, k) in tables() {
+            check_batch(name, &k, ty, ls[li % ls.len()], nr, nc, seed)?;
+        }
+    }
+
+    #[test]
     fn quantizers_are_byte_identical(seed in any::<u64>(), ti in 0..5usize, blocks in 1..12usize, odd in 0..4usize) {
         let ty = [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K, GgmlType::F16, GgmlType::BF16][ti];
         // F16/BF16 rows need not be multiples of 4 (the vector step): add 0..3 elements.
@@ -365,31 +378,61 @@ fn fixtures_vec_dot_matches_scalar() {
     }
 }
 
-/// The repacked Q4_0 batch entries are the NEON gemm, bit-identical to the scalar table's
-/// (scalar-code) entries for the same order.
-#[test]
-fn q4_0_batch_entries_match_scalar() {
+/// The named batched orders a table has for `ty`.
+fn orders(b: BatchKernels) -> [(&'static str, Option<GemmFn>); 4] {
+    [("tinyblas", b.tinyblas), ("tiled", b.tiled), ("repack_gemm", b.repack_gemm), ("repack_gemv", b.repack_gemv)]
+}
+
+/// Every batched order of `ty` in table `k` against the scalar table's, `nr` rows x `nc` tokens.
+fn check_batch(name: &str, k: &Kernels, ty: GgmlType, n: usize, nr: usize, nc: usize, seed: u64) -> Result<(), TestCaseError> {
     let s = scalar();
-    let (ty, n, nr, nc) = (GgmlType::Q4_0, 256, 16, 5);
-    let (wb, xb) = (ty.row_bytes(n).unwrap(), GgmlType::Q8_0.row_bytes(n).unwrap());
-    let w: Vec<u8> = (0..nr).flat_map(|i| quantize_ref(ty, &row(70 + i as u64, n))).collect();
+    let vt = k.get(ty).vec_dot_type;
+    let (wb, xb) = (ty.row_bytes(n).unwrap(), vt.row_bytes(n).unwrap());
+    let w: Vec<u8> = (0..nr).flat_map(|i| quantize_ref(ty, &row(seed.wrapping_add(i as u64), n))).collect();
     let mut x = vec![0u8; nc * xb];
     for c in 0..nc {
-        s.quantize_row(GgmlType::Q8_0, &row(90 + c as u64, n), &mut x[c * xb..(c + 1) * xb]);
+        s.quantize_row(vt, &row(seed.wrapping_mul(3).wrapping_add(1000 + c as u64), n), &mut x[c * xb..(c + 1) * xb]);
     }
     assert_eq!(w.len(), nr * wb);
-    let want = {
-        let mut o = vec![0f32; nr * nc];
-        (s.batch(ty).repack_gemm.unwrap())(n, &w, nr, &x, nc, &mut o, nr);
-        o
-    };
+    let stride = nr + (seed % 3) as usize;
+    for ((order, fast), (_, slow)) in orders(k.batch(ty)).into_iter().zip(orders(s.batch(ty))) {
+        let (Some(fast), Some(slow)) = (fast, slow) else {
+            prop_assert!(fast.is_none() && slow.is_none(), "{} {} {}: the tables disagree on whether it exists", name, ty, order);
+            continue;
+        };
+        let mut got = vec![f32::NAN; stride * nc];
+        let mut want = vec![f32::NAN; stride * nc];
+        fast(n, &w, nr, &x, nc, &mut got, stride);
+        slow(n, &w, nr, &x, nc, &mut want, stride);
+        for i in 0..stride * nc {
+            prop_assert_eq!(got[i].to_bits(), want[i].to_bits(), "{} {} {} n={} nr={} nc={} at r{} c{}: {} vs {}", name, ty, order, n, nr, nc, i % stride, i / stride, got[i], want[i]);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn large_batches_match_scalar() {
     for (name, k) in tables() {
-        let b = k.batch(ty);
-        for f in [b.repack_gemm.unwrap(), b.repack_gemv.unwrap()] {
-            let mut o = vec![0f32; nr * nc];
-            f(n, &w, nr, &x, nc, &mut o, nr);
-            for (i, (a, b)) in o.iter().zip(&want).enumerate() {
-                assert_eq!(a.to_bits(), b.to_bits(), "{name} output {i}");
+        for ty in WEIGHTS {
+            let n = if ty.block_size() == 256 { 1024 } else { 512 };
+            check_batch(name, &k, ty, n, 24, 33, 7).unwrap();
+            check_batch(name, &k, ty, n, 13, 16, 8).unwrap();
+        }
+    }
+}
+
+/// The NEON tables have the scalar table's batched orders, each in NEON code.
+#[test]
+fn batched_orders_are_neon() {
+    let s = scalar();
+    for (name, k) in tables() {
+        for ty in WEIGHTS {
+            for ((order, fast), (_, slow)) in orders(k.batch(ty)).into_iter().zip(orders(s.batch(ty))) {
+                assert_eq!(fast.is_some(), slow.is_some(), "{name} {ty} {order}");
+                if let (Some(f), Some(g)) = (fast, slow) {
+                    assert!(!std::ptr::fn_addr_eq(f, g), "{name} {ty} {order}: still the scalar kernel");
+                }
             }
         }
     }

@@ -95,6 +95,19 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
     }
 }
 
+/// A byte-level [`crate::kernels::GemmFn`] running a tile function through [`run`] with shape
+/// `(R, C, R1)` (for the batched orders, which have no vec_dot of their own).
+macro_rules! tiles_gemm {
+    ($ty:ident, $vt:ident, $W:ty, $X:ty, tile: $m:ident :: $t:ident, shape: ($R:literal, $C:literal, $R1:literal)) => {{
+        fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+            let t: Tiles<$W, $X, $R, $C, $R1> = Tiles { rc: $m::$t::<$R, $C>, r1: $m::$t::<$R1, 1>, c1: $m::$t::<1, $C>, one: $m::$t::<1, 1> };
+            $crate::simd::arm::gemm_run(&t, (GgmlType::$ty, GgmlType::$vt), n, w, nr, x, nc, out, stride)
+        }
+        gemm as $crate::kernels::GemmFn
+    }};
+}
+pub(super) use tiles_gemm;
+
 /// Builds a [`crate::kernels::TypeKernels`] from a type's `tile` (its vec_dot is the 1 x 1
 /// tile, so gemm and vec_dot share one code path per output) and dequantizer, both
 /// `#[target_feature]` functions; the wrappers are the safe, byte-level table entries.

@@ -165,7 +165,7 @@ pub(super) enum Mins {
 /// The per-16-group `mins x bsums` (i32, exact), as four vectors of groups 0..4, .., 12..16.
 #[inline]
 #[target_feature(enable = "neon")]
-fn min_products(mins: &[i32; 16], y: &BlockQ8K) -> [int32x4_t; 4] {
+pub(super) fn min_products(mins: &[i32; 16], y: &BlockQ8K) -> [int32x4_t; 4] {
     std::array::from_fn(|i| {
         // SAFETY: both are 4 readable i32 / i16.
         let (m, s) = unsafe { (vld1q_s32(mins[4 * i..].as_ptr()), vld1_s16(y.bsums[4 * i..].as_ptr())) };

@@ -8,6 +8,7 @@
 //! - `quantize`: activation quantizers (Q8_0, Q8_1, Q8_K, F16), byte-identical;
 //! - `type0`: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; `kquants`: Q2_K..Q6_K; `float`: F32, F16, BF16;
 //! - `dequant`: row dequantization for every weight type, bit-identical;
+//! - `batch`: llama.cpp's batched orders (tinyBLAS, tiled K-quants, repacked Q4_K);
 //! - `gemm`: the register-tiled driver; every type's gemm equals its vec_dot bit for bit
 //!   (vec_dot *is* the 1 x 1 tile);
 //! - `util`: shared helpers (the integer dot of four bytes per lane, f16 conversions).
@@ -23,14 +24,15 @@
 //! llama.cpp's repacked order ([`crate::emulate::repack_dot_q4_0`]; the scalar table's Q4_0
 //! vec_dot keeps ggml's generic order), and its gemm also serves the repacked batch entries.
 //!
-//! Batches: the scalar table's other batched entries ([`crate::matmul::BatchKernels`]:
-//! llama.cpp's x86 tiled K-quant, repacked Q4_K and tinyBLAS orders) are kept as they are,
-//! scalar code, so batches match the scalar level too (NEON versions of those are future work).
+//! Batches: llama.cpp's batched orders ([`crate::matmul::BatchKernels`]: tinyBLAS, the tiled
+//! K-quant kernel, repacked Q4_K gemm and gemv) are in `batch`, bit-identical to the scalar
+//! table's entries, as on x86.
 //!
 //! Everything here is `#[target_feature(enable = "neon")]` (plus `dotprod` for the `_sdot`
 //! tiles) and private; the only way in is `install`, which [`super::neon_table`] calls after
 //! detecting the features.
 
+mod batch;
 mod dequant;
 mod float;
 mod gemm;
@@ -40,12 +42,13 @@ mod type0;
 mod util;
 
 use crate::blocks::*;
-use crate::kernels::{as_blocks, Kernels, TypeKernels};
+use crate::kernels::{as_blocks, GemmFn, Kernels, TypeKernels};
 use crate::matmul::BatchKernels;
 use float::{bf16_dot, f16_dot, f32_dot};
-use gemm::{run as gemm_run, type_kernels, Tiles};
+use gemm::{run as gemm_run, tiles_gemm, type_kernels, Tiles};
 use gguf::GgmlType;
 use half::{bf16, f16};
+use batch::{bf16_tb, f16_tb, f32_tb};
 use kquants::{q2_k, q3_k, q4_k, q5_k, q6_k};
 use type0::{q4_0, q4_1, q5_0, q5_1, q8_0};
 
@@ -78,6 +81,44 @@ pub(crate) fn install(k: &mut Kernels, sdot: bool) {
         k.set(type_kernels!(Q5_K, Q8_K, BlockQ5K, BlockQ8K, tile: q5_k::tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q5_k));
         k.set(type_kernels!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, tile: q6_k::tile, shape: (2, 2, 4), deq: dequant::dequantize_row_q6_k));
     }
+    // llama.cpp's batched K-quant orders (see `batch`).
+    let tiled = |t: GemmFn| BatchKernels { tiled: Some(t), ..Default::default() };
+    let (t2, t3, t4, t5, t6, r4_gemm, r4_gemv) = {
+        use batch::*;
+        if sdot {
+            (
+                tiles_gemm!(Q2_K, Q8_K, BlockQ2K, BlockQ8K, tile: tiled_q2_k::tile_sdot, shape: (2, 4, 4)),
+                tiles_gemm!(Q3_K, Q8_K, BlockQ3K, BlockQ8K, tile: tiled_q3_k::tile_sdot, shape: (2, 4, 4)),
+                tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: tiled_q4_k::tile_sdot, shape: (2, 4, 4)),
+                tiles_gemm!(Q5_K, Q8_K, BlockQ5K, BlockQ8K, tile: tiled_q5_k::tile_sdot, shape: (2, 4, 4)),
+                tiles_gemm!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, tile: tiled_q6_k::tile_sdot, shape: (2, 4, 4)),
+                tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: repack_gemm_q4_k::tile_sdot, shape: (2, 4, 4)),
+                tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: repack_gemv_q4_k::tile_sdot, shape: (2, 4, 4)),
+            )
+        } else {
+            (
+                tiles_gemm!(Q2_K, Q8_K, BlockQ2K, BlockQ8K, tile: tiled_q2_k::tile, shape: (2, 4, 4)),
+                tiles_gemm!(Q3_K, Q8_K, BlockQ3K, BlockQ8K, tile: tiled_q3_k::tile, shape: (2, 4, 4)),
+                tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: tiled_q4_k::tile, shape: (2, 4, 4)),
+                tiles_gemm!(Q5_K, Q8_K, BlockQ5K, BlockQ8K, tile: tiled_q5_k::tile, shape: (2, 4, 4)),
+                tiles_gemm!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, tile: tiled_q6_k::tile, shape: (2, 4, 4)),
+                tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: repack_gemm_q4_k::tile, shape: (2, 4, 4)),
+                tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: repack_gemv_q4_k::tile, shape: (2, 4, 4)),
+            )
+        }
+    };
+    k.set_batch(GgmlType::Q2_K, tiled(t2));
+    k.set_batch(GgmlType::Q3_K, tiled(t3));
+    k.set_batch(GgmlType::Q5_K, tiled(t5));
+    k.set_batch(GgmlType::Q6_K, tiled(t6));
+    k.set_batch(GgmlType::Q4_K, BatchKernels { tiled: Some(t4), repack_gemm: Some(r4_gemm), repack_gemv: Some(r4_gemv), ..Default::default() });
+
+    // tinyBLAS, for batches of F32/F16/BF16 weights.
+    let tinyblas = |t: GemmFn| BatchKernels { tinyblas: Some(t), ..Default::default() };
+    k.set_batch(GgmlType::F32, tinyblas(tiles_gemm!(F32, F32, f32, f32, tile: f32_tb::tile, shape: (2, 4, 4))));
+    k.set_batch(GgmlType::F16, tinyblas(tiles_gemm!(F16, F16, f16, f16, tile: f16_tb::tile, shape: (2, 4, 4))));
+    k.set_batch(GgmlType::BF16, tinyblas(tiles_gemm!(BF16, BF16, bf16, bf16, tile: bf16_tb::tile, shape: (2, 4, 4))));
+
     // Repacked Q4_0 weights: llama.cpp's repacked gemm and gemv add their floats exactly as
     // this vec_dot does (see `type0`), so the NEON gemm serves both batch entries, as on x86.
     let q4_0 = k.get(GgmlType::Q4_0).gemm;
