@@ -169,6 +169,8 @@ pub(crate) fn as_blocks<T: Pod>(bytes: &[u8]) -> Cow<'_, [T]> {
 }
 
 /// A gemm built from a vec_dot: the scalar level's, and the fallback for any SIMD level.
+// The closure type is GemmFn's signature; a capturing closure cannot be a GemmFn pointer.
+#[allow(clippy::type_complexity)]
 pub fn gemm_from_dot(
     dot: VecDotFn,
     ty: GgmlType,

@@ -44,7 +44,7 @@ impl Kernels {
     /// and Q4_K with a multiple of 8 rows). Ask for the whole tensor, not a slice of it. (A
     /// tied embedding is loaded twice by llama.cpp, and its output copy is repacked too.)
     pub fn repacks(&self, ty: GgmlType, rows: usize) -> bool {
-        self.batch(ty).repack_gemm.is_some() && rows % 8 == 0
+        self.batch(ty).repack_gemm.is_some() && rows.is_multiple_of(8)
     }
 
     /// The kernels llama.cpp would use for weights of type `ty` with `rows` rows (the whole
@@ -63,7 +63,7 @@ impl Kernels {
             e.gemm
         } else if let (Some(t), true) = (b.tiled, n >= TILED_MIN_BATCH) {
             t
-        } else if let (Some(t), true) = (b.tinyblas, rows % 4 == 0) {
+        } else if let (Some(t), true) = (b.tinyblas, rows.is_multiple_of(4)) {
             t
         } else {
             e.gemm

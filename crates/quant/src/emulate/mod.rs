@@ -141,9 +141,9 @@ pub fn dot_f32(x: &[f32], y: &[f32]) -> f32 {
     let mut i = 0;
     while i < np {
         for (j, a) in acc.iter_mut().enumerate() {
-            for l in 0..8 {
+            for (l, lane) in a.iter_mut().enumerate() {
                 let k = i + j * 8 + l;
-                a[l] = x[k].mul_add(y[k], a[l]);
+                *lane = x[k].mul_add(y[k], *lane);
             }
         }
         i += 32;

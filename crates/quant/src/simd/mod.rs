@@ -2,6 +2,9 @@
 //! Each level starts from the scalar table and replaces the entries it accelerates, so a type
 //! without a SIMD kernel still works (at reference speed).
 //!
+//! `x86` (AVX2) and `arm` (NEON, aarch64) follow the same float orders (ggml's x86 ones, which
+//! the scalar level emulates), so an aarch64 machine gives the x86 answers bit for bit.
+//!
 //! # REQUIREMENT (measured 2026-11-25; read before writing any x86 kernel)
 //! The golden parity tests need our log-probs within 0.05 nats of llama.cpp's *decode path*
 //! (prompt in one batch, then one token at a time; verified: that reproduces the golden files to
@@ -24,6 +27,8 @@ use crate::kernels::Kernels;
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "aarch64")]
+pub mod arm;
 
 /// The AVX2+FMA+F16C table, or None when the CPU or the build target lacks it.
 pub fn avx2_table(base: Kernels) -> Option<Kernels> {
@@ -48,17 +53,38 @@ pub fn avx2_table(base: Kernels) -> Option<Kernels> {
     None
 }
 
-/// The NEON table, or None when the build target is not aarch64.
+/// The NEON table (with `sdot` integer kernels where the CPU has dotprod), or None when the
+/// build target is not aarch64 or the CPU lacks NEON.
 pub fn neon_table(base: Kernels) -> Option<Kernels> {
     #[cfg(target_arch = "aarch64")]
     {
-        let mut k = base;
-        k.level = crate::kernels::Level::Neon;
-        return Some(k);
+        let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
+        neon_table_variant(base, dotprod)
     }
-    #[allow(unreachable_code)]
+    #[cfg(not(target_arch = "aarch64"))]
     {
         let _ = base;
+        None
+    }
+}
+
+/// The NEON table with plain NEON integer kernels (`dotprod = false`) or `sdot` ones (`true`);
+/// None when the target or the CPU lacks what the variant needs. Both variants give
+/// bit-identical results; tests run both.
+pub fn neon_table_variant(base: Kernels, dotprod: bool) -> Option<Kernels> {
+    #[cfg(target_arch = "aarch64")]
+    {
+        if !std::arch::is_aarch64_feature_detected!("neon") || (dotprod && !std::arch::is_aarch64_feature_detected!("dotprod")) {
+            return None;
+        }
+        let mut k = base;
+        k.level = crate::kernels::Level::Neon;
+        arm::install(&mut k, dotprod);
+        Some(k)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        let _ = (base, dotprod);
         None
     }
 }
