@@ -27,6 +27,12 @@
 //!   writes the block's (m_b, l_b, acc_b) into preallocated partials, then a second parallel pass
 //!   merges every row's partials in block order with the same [`merge`].
 //!
+//! With an F16 K the queries are rounded to f16 first, as llama.cpp's flash kernel converts Q to
+//! K's type: the scores are then f32 sums of exact f16 × f16 products. Measured on the three
+//! models' 2-chunk perplexity (BENCHMARKS.md, 2026-12-02) this keeps all of them within 0.5%
+//! of the F32 reference, which f32 queries did not (Qwen2.5 -0.62%, SmolLM2 +0.52%): at that
+//! level the figures move with any change of rounding, so we follow the reference's choice.
+//!
 //! Q8_0 keys are stored Walsh-Hadamard rotated ([`crate::kv_cache`]): queries are rotated the
 //! same way (q·k is unchanged); rotated values are undone on the output row, as the exact path
 //! does. All scratch is sized at load ([`scratch_len`]); nothing is allocated per call.
@@ -180,7 +186,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Copies the query rows of tokens `t0..t1`, heads of KV head `g`, into `qr` (row r = (t - t0)
-/// * group + i), rotated like the cached keys.
+/// * group + i), rotated like the cached keys, rounded to f16 for an F16 K (module docs).
 fn load_q(c: &Ctx, g: usize, t0: usize, t1: usize, qr: &mut [f32]) {
     let hd = c.s.head_dim;
     let dq = c.s.n_head * hd;
@@ -190,6 +196,9 @@ fn load_q(c: &Ctx, g: usize, t0: usize, t1: usize, qr: &mut [f32]) {
         dst.copy_from_slice(&c.q[t * dq + g * w..t * dq + (g + 1) * w]);
         if c.kv.rot_k > 0 {
             fwht_blocks(dst, c.kv.rot_k);
+        }
+        if c.kv.type_k == KvType::F16 {
+            dst.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
         }
     }
 }
