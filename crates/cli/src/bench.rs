@@ -173,15 +173,17 @@ pub fn run(args: Args) -> Result<()> {
             "memory": { "rss_bytes": rss, "weights_mapped_bytes": weights, "kv_bytes": kv, "scratch_bytes": scratch },
             "cache_type_k": opts.cache_type_k.name(),
             "cache_type_v": opts.cache_type_v.name(),
+            "flash_attn": st.flash,
             "kernels": quant::kernels::kernels().level.name(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("| model | threads | test | t/s |");
-    println!("| --- | ---: | ---: | ---: |");
+    let fa = if st.flash { "on" } else { "off" };
+    println!("| model | threads | fa | test | t/s |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for r in &results {
-        println!("| {name} | {n_threads} | {} | {:.2} ± {:.2} |", r.name, r.mean(), r.stddev());
+        println!("| {name} | {n_threads} | {fa} | {} | {:.2} ± {:.2} |", r.name, r.mean(), r.stddev());
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!();

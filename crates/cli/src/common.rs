@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use engine::generate::GenStats;
 use engine::sampler::SamplerParams;
 use engine::kv_cache::KvType;
-use engine::{MatmulMode, Model, StateOptions};
+use engine::{FlashAttn, MatmulMode, Model, StateOptions};
 use std::path::{Path, PathBuf};
 
 /// Short names for the project's real models; `-m smollm2` fetches the model if needed.
@@ -77,9 +77,17 @@ pub struct ModelArgs {
     /// Keep every position in sliding-window layers instead of a ring of window + batch.
     #[arg(long = "swa-full")]
     pub swa_full: bool,
+    /// Attention path: on (blockwise online softmax, batch- and thread-invariant), off (exact,
+    /// llama.cpp's -fa off), auto (on unless both cache types are f32). Also -fa.
+    #[arg(long = "flash-attn", default_value = "auto", value_parser = parse_flash)]
+    pub flash_attn: FlashAttn,
     /// Use the plain f32 reference matmul (slow; for checking).
     #[arg(long = "reference", hide = true)]
     pub reference: bool,
+}
+
+fn parse_flash(s: &str) -> Result<FlashAttn, String> {
+    FlashAttn::from_name(s).ok_or_else(|| format!("unknown flash attention setting {s:?} (expected on, off or auto)"))
 }
 
 fn parse_kv_type(s: &str) -> Result<KvType, String> {
@@ -114,6 +122,7 @@ impl ModelArgs {
             cache_type_k: self.cache_type_k,
             cache_type_v: self.cache_type_v,
             swa_full: self.swa_full,
+            flash_attn: self.flash_attn,
         })
     }
 }

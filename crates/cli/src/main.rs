@@ -41,11 +41,12 @@ enum Command {
     Template(template::Args),
 }
 
-/// llama.cpp's single-dash long options `-ctk`/`-ctv` (clap would read `-ctk` as `-c tk`).
+/// llama.cpp's single-dash long options `-ctk`/`-ctv`/`-fa` (clap would read `-ctk` as `-c tk`).
 fn llama_cpp_spelling(arg: std::ffi::OsString) -> std::ffi::OsString {
     match arg.to_str() {
         Some("-ctk") => "--cache-type-k".into(),
         Some("-ctv") => "--cache-type-v".into(),
+        Some("-fa") => "--flash-attn".into(),
         _ => arg,
     }
 }

@@ -6,8 +6,9 @@
 //! Per (token, head) task: one pass computes the scores into a per-thread row, one pass
 //! exponentiates and sums them, and one pass accumulates V. No score matrix beyond one row per
 //! thread, no transposed copies: K and V are read in place from the cache. Work is split over
-//! (token, head) pairs; each pair writes its own output row. The online-softmax (flash)
-//! variant for long contexts is [`attention_online`].
+//! (token, head) pairs; each pair writes its own output row. This stays the path for an
+//! F32/F32 cache and `--flash-attn off`; the blockwise online-softmax path is [`crate::flash`]
+//! (selected by [`AttnShape::flash`]); [`attention_online`] is a scalar sketch used by a test.
 
 use crate::kv_cache::{KvType, LayerKv};
 use crate::ops::{fwht_blocks, vexpf};
@@ -30,6 +31,8 @@ pub struct AttnShape {
     /// Multiply a batch's probabilities by V in llama.cpp's batched order (tinyBLAS), as it
     /// does; false: every token in the single-token order, whatever the batch.
     pub batch_order: bool,
+    /// Compute with [`crate::flash`] (blockwise online softmax) instead of the exact path.
+    pub flash: bool,
 }
 
 /// f32 scratch the exact attention needs per thread: one score row, 32 V accumulators, and
@@ -40,7 +43,8 @@ pub fn scratch_per_thread(n_ctx: usize, head_dim: usize) -> usize {
 
 /// `out[t][h] = softmax(q[t][h] · K[lo..=p]ᵀ · scale) · V[lo..=p]` for p = pos0 + t, lo the
 /// first position p's window and the cache hold. `q` and `out` are `[n][n_head * head_dim]`;
-/// `kv` is the layer's cache; `scratch` holds [`scratch_per_thread`] floats for each pool thread.
+/// `kv` is the layer's cache; `scratch` holds [`scratch_per_thread`] floats for each pool thread
+/// (with `s.flash`: [`crate::flash::scratch_len`] floats, and the flash path computes it).
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     pool: &ThreadPool,
@@ -52,6 +56,9 @@ pub fn attention(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
+    if s.flash {
+        return crate::flash::attention(pool, s, q, kv, n, pos0, out, scratch);
+    }
     let hd = s.head_dim;
     let dq = s.n_head * hd;
     let per_thread = scratch_per_thread(kv.n_ctx, hd);
@@ -346,7 +353,7 @@ mod tests {
             (2, 2, 256, 7, 10, Some(4)),
             (6, 3, 96, 1, 100, Some(33)),
         ] {
-            let s = AttnShape { n_head, n_head_kv, head_dim: hd, scale: 1.0 / (hd as f32).sqrt(), window, batch_order: true };
+            let s = AttnShape { n_head, n_head_kv, head_dim: hd, scale: 1.0 / (hd as f32).sqrt(), window, batch_order: true, flash: false };
             let n_ctx = pos0 + n;
             let q = rand_vec(n * n_head * hd, &mut seed);
             let k: Vec<f32> = rand_vec(n_ctx * n_head_kv * hd, &mut seed).iter().map(|x| x * 3.0).collect();

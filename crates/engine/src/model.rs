@@ -48,6 +48,49 @@ pub struct StateOptions {
     /// Keep every position in sliding-window layers instead of a ring of window + n_batch - 1
     /// (llama.cpp's `--swa-full`); results are the same, memory is not.
     pub swa_full: bool,
+    /// Which attention computes the layers ([`FlashAttn`]).
+    pub flash_attn: FlashAttn,
+}
+
+/// Attention path (llama.cpp's `-fa on|off|auto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FlashAttn {
+    /// Flash unless both cache types are F32: an F32/F32 cache keeps the exact path, which
+    /// matches llama.cpp's `-fa off` outputs (the golden files).
+    #[default]
+    Auto,
+    /// [`crate::flash`]: blockwise online softmax, batch- and thread-invariant.
+    On,
+    /// [`crate::attention`]'s exact path (llama.cpp without flash attention).
+    Off,
+}
+
+impl FlashAttn {
+    pub fn from_name(s: &str) -> Option<FlashAttn> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Some(FlashAttn::Auto),
+            "on" | "1" | "true" => Some(FlashAttn::On),
+            "off" | "0" | "false" => Some(FlashAttn::Off),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FlashAttn::Auto => "auto",
+            FlashAttn::On => "on",
+            FlashAttn::Off => "off",
+        }
+    }
+
+    /// Whether flash attention is used with these cache types.
+    pub fn enabled(self, type_k: KvType, type_v: KvType) -> bool {
+        match self {
+            FlashAttn::Auto => !(type_k == KvType::F32 && type_v == KvType::F32),
+            FlashAttn::On => true,
+            FlashAttn::Off => false,
+        }
+    }
 }
 
 impl Default for StateOptions {
@@ -63,6 +106,7 @@ impl Default for StateOptions {
             cache_type_k: KvType::F32,
             cache_type_v: KvType::F32,
             swa_full: false,
+            flash_attn: FlashAttn::Auto,
         }
     }
 }
@@ -75,6 +119,8 @@ pub struct State {
     pub n_past: usize,
     pub n_batch: usize,
     pub mode: MatmulMode,
+    /// Attention through [`crate::flash`] (decided from [`StateOptions::flash_attn`]).
+    pub flash: bool,
     /// Residual stream, [n_batch][n_embd].
     pub x: Vec<f32>,
     /// Normed input of the current sub-block, and output of projections back to n_embd.
@@ -93,7 +139,8 @@ pub struct State {
     pub rope_swa: Vec<f32>,
     /// Output logits, [LOGIT_ROWS][n_vocab].
     pub logits: Vec<f32>,
-    /// Per-thread attention scratch (a score row and V accumulators).
+    /// Attention scratch: per-thread score rows and V accumulators (exact path), or flash
+    /// attention's tiles and decode partials.
     pub attn_scratch: Vec<f32>,
 }
 
@@ -174,12 +221,20 @@ impl Model {
         };
         let windows: Vec<Option<usize>> = (0..c.n_layer).map(|il| c.layer_window(il)).collect();
         let kv = KvCache::new(kv_shape, &windows)?;
+        let flash = o.flash_attn.enabled(o.cache_type_k, o.cache_type_v);
+        let nt = o.n_threads.max(1);
+        let attn_scratch = if flash {
+            crate::flash::scratch_len(o.n_ctx, c.n_head, c.n_head_kv, c.head_dim, nt)
+        } else {
+            nt * crate::attention::scratch_per_thread(o.n_ctx, c.head_dim)
+        };
         Ok(State {
             pool: ThreadPool::new(o.n_threads.max(1)),
             kv,
             n_past: 0,
             n_batch: nb,
             mode: o.mode,
+            flash,
             x: vec![0.0; nb * c.n_embd],
             xn: vec![0.0; nb * c.n_embd],
             q: vec![0.0; nb * dq],
@@ -190,7 +245,7 @@ impl Model {
             rope: vec![0.0; nb * c.rope.n_rot],
             rope_swa: vec![0.0; nb * c.rope_swa.n_rot],
             logits: vec![0.0; LOGIT_ROWS * c.n_vocab],
-            attn_scratch: vec![0.0; o.n_threads.max(1) * crate::attention::scratch_per_thread(o.n_ctx, c.head_dim)],
+            attn_scratch: vec![0.0; attn_scratch],
         })
     }
 
@@ -297,11 +352,12 @@ impl Model {
     }
 
     /// Attention shape of layer `il`; `scale` is the multiplier applied to q·k.
-    /// `mode` decides whether batches follow llama.cpp's batched order ([`MatmulMode::Fast`]).
-    pub fn attn_shape(&self, il: usize, scale: f32, mode: MatmulMode) -> AttnShape {
+    /// `mode` decides whether batches follow llama.cpp's batched order ([`MatmulMode::Fast`]);
+    /// `flash` ([`State::flash`]) selects the flash path.
+    pub fn attn_shape(&self, il: usize, scale: f32, mode: MatmulMode, flash: bool) -> AttnShape {
         let c = &self.config;
         let batch_order = mode == MatmulMode::Fast;
-        AttnShape { n_head: c.n_head, n_head_kv: c.n_head_kv, head_dim: c.head_dim, scale, window: c.layer_window(il), batch_order }
+        AttnShape { n_head: c.n_head, n_head_kv: c.n_head_kv, head_dim: c.head_dim, scale, window: c.layer_window(il), batch_order, flash }
     }
 }
 

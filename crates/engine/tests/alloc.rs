@@ -9,7 +9,7 @@ use engine::alloc_count::{allocations, CountingAlloc};
 use engine::generate::{generate, Flow, GenParams};
 use engine::kv_cache::KvType;
 use engine::sampler::{top_logprobs, Sampler, SamplerParams};
-use engine::{Model, StateOptions};
+use engine::{FlashAttn, Model, StateOptions};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -55,6 +55,37 @@ fn decode_step_allocates_nothing() {
         let before = allocations();
         model.forward(&mut st, &[next]).unwrap();
         assert_eq!(allocations() - before, 0, "{ty:?} cache: allocations in the step after a shift");
+    }
+}
+
+#[test]
+fn flash_decode_step_at_depth_2048_allocates_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let model = smollm2();
+    for (threads, ty) in [(2, KvType::F16), (1, KvType::F16), (2, KvType::Q8_0)] {
+        let opts = StateOptions {
+            n_ctx: 2304,
+            n_batch: 64,
+            n_threads: threads,
+            cache_type_k: ty,
+            cache_type_v: ty,
+            flash_attn: FlashAttn::On,
+            ..Default::default()
+        };
+        let mut st = model.new_state(opts).unwrap();
+        // Take positions 0..2048 as cached without computing them: the zeroed rows are valid
+        // keys and values, and each decode step reads all of them (9 KV blocks per head).
+        st.n_past = 2048;
+        let mut next = 504u32;
+        for step in 0..6 {
+            let before = allocations();
+            let logits = model.forward(&mut st, &[next]).unwrap();
+            let n = allocations() - before;
+            next = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+            if step >= 2 {
+                assert_eq!(n, 0, "{ty:?} cache, {threads} threads, depth {}: {n} allocations in a flash decode step", st.n_past);
+            }
+        }
     }
 }
 

@@ -40,7 +40,7 @@ impl Gemma3 {
     pub fn forward(&self, m: &Model, st: &mut State, tokens: &[u32], pos0: usize) {
         let (c, file, n) = (&m.config, m.file.bytes(), tokens.len());
         let (d, dq, ff) = (c.n_embd, c.n_embd_q(), c.n_ff);
-        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, rope_swa, mode, attn_scratch, .. } = st;
+        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, rope_swa, mode, flash, attn_scratch, .. } = st;
         let pool = &*pool;
         let mut mm = Matmul { pool, file, mode: *mode, act };
         let (x, xn, q) = (&mut x[..n * d], &mut xn[..n * d], &mut q[..n * dq]);
@@ -63,7 +63,7 @@ impl Gemma3 {
             rope_rows(rc, table, k_new, n, c.head_dim);
             dump("Kcur", il, k_new, n, c.n_embd_kv());
             kv.commit(il, pos0, n);
-            attention(pool, &m.attn_shape(il, 1.0, *mode), q, &kv.layer(il), n, pos0, &mut attn[..n * dq], attn_scratch);
+            attention(pool, &m.attn_shape(il, 1.0, *mode, *flash), q, &kv.layer(il), n, pos0, &mut attn[..n * dq], attn_scratch);
             dump("kqv_out", il, &attn[..n * dq], n, dq);
             mm.run(&l.wo, &attn[..n * dq], n, xn);
             rms_norm_rows(xn, &post.post_attn_norm, c.rms_eps, &mut attn[..n * d], n);

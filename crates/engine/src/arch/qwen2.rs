@@ -39,7 +39,7 @@ impl Qwen2 {
     pub fn forward(&self, m: &Model, st: &mut State, tokens: &[u32], pos0: usize) {
         let (c, file, n) = (&m.config, m.file.bytes(), tokens.len());
         let (d, dq, ff) = (c.n_embd, c.n_embd_q(), c.n_ff);
-        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, mode, attn_scratch, .. } = st;
+        let State { pool, kv, x, xn, q, attn, gate, up, act, rope, mode, flash, attn_scratch, .. } = st;
         let pool = &*pool;
         let mut mm = Matmul { pool, file, mode: *mode, act };
         let (x, xn, q, attn) = (&mut x[..n * d], &mut xn[..n * d], &mut q[..n * dq], &mut attn[..n * dq]);
@@ -56,7 +56,7 @@ impl Qwen2 {
             rope_rows(&c.rope, rope, k_new, n, c.head_dim);
             add_bias_rows(v_new, &b.bv);
             kv.commit(il, pos0, n);
-            attention(pool, &m.attn_shape(il, c.attn_scale, *mode), q, &kv.layer(il), n, pos0, attn, attn_scratch);
+            attention(pool, &m.attn_shape(il, c.attn_scale, *mode, *flash), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 
