@@ -180,15 +180,28 @@ mod x86 {
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
             // SAFETY: see the module note; i + 8 <= n8 <= both lengths.
             unsafe {
-                let mut acc = [_mm256_setzero_ps(); 4];
+                // Four named accumulators (an indexed array would live on the stack).
+                let fma_at = |i: usize, acc: __m256| _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc);
+                let (mut a0, mut a1, mut a2, mut a3) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
                 let mut i = 0;
-                let mut c = 0;
-                while i < n8 {
-                    acc[c % 4] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[c % 4]);
-                    i += 8;
-                    c += 1;
+                while i + 32 <= n8 {
+                    a0 = fma_at(i, a0);
+                    a1 = fma_at(i + 8, a1);
+                    a2 = fma_at(i + 16, a2);
+                    a3 = fma_at(i + 24, a3);
+                    i += 32;
                 }
-                let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+                // The last chunks, still chunk c into accumulator c % 4.
+                if i < n8 {
+                    a0 = fma_at(i, a0);
+                }
+                if i + 8 < n8 {
+                    a1 = fma_at(i + 8, a1);
+                }
+                if i + 16 < n8 {
+                    a2 = fma_at(i + 16, a2);
+                }
+                let v = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
                 let mut s = hsum(v);
                 for i in n8..n {
                     s = a[i].mul_add(b[i], s);
