@@ -50,10 +50,10 @@ use quant::kernels::DequantizeFn;
 use simd::{Kern, Scalar};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// KV block length, in positions. Measured on SmolLM2 (BENCHMARKS.md, 2026-12-02): 256 keeps a
-/// tile's scores (32 rows × 256) in L1/L2 and the per-block merge cost (one rescale of the
-/// accumulators) under 1% of the block's work; decode splits a 4096 context into 16 tasks per
-/// KV head, plenty for the pool.
+/// KV block length, in positions. Chosen from the sizes, not from a sweep (the shared machine
+/// was too noisy to separate 128/256/512, BENCHMARKS.md 2026-12-02): a tile's scores (32 rows ×
+/// 256) stay in L1/L2, the per-block merge (one rescale of each accumulator row) is under 1% of
+/// a block's work, and decode at 4096 positions still splits into 16 tasks per KV head.
 pub const BLOCK: usize = 256;
 /// Query rows (tokens × heads of a group) per prefill tile.
 const TILE_ROWS: usize = 32;
