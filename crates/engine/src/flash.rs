@@ -50,10 +50,10 @@ use quant::kernels::DequantizeFn;
 use simd::{Kern, Scalar};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// KV block length, in positions. Measured on SmolLM2 (BENCHMARKS.md, 2026-12-02): 256 keeps a
-/// tile's scores (32 rows × 256) in L1/L2 and the per-block merge cost (one rescale of the
-/// accumulators) under 1% of the block's work; decode splits a 4096 context into 16 tasks per
-/// KV head, plenty for the pool.
+/// KV block length, in positions. Chosen from the sizes, not from a sweep (the shared machine
+/// was too noisy to separate 128/256/512, BENCHMARKS.md 2026-12-02): a tile's scores (32 rows ×
+/// 256) stay in L1/L2, the per-block merge (one rescale of each accumulator row) is under 1% of
+/// a block's work, and decode at 4096 positions still splits into 16 tasks per KV head.
 pub const BLOCK: usize = 256;
 /// Query rows (tokens × heads of a group) per prefill tile.
 const TILE_ROWS: usize = 32;
@@ -206,6 +206,7 @@ fn load_q(c: &Ctx, g: usize, t0: usize, t1: usize, qr: &mut [f32]) {
 /// Block `b`'s partial (m_b, l_b, acc_b) for the rows of tokens `t0..t1` and KV head `g`, into
 /// `ml` and `accb`; a row that sees nothing in the block gets l_b = 0.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn block<K: Kern>(c: &Ctx, g: usize, b: usize, t0: usize, t1: usize, w: &mut Work, ml: &mut [f32], accb: &mut [f32]) {
     let (hd, gs, b0) = (c.s.head_dim, c.group, b * BLOCK);
     let (jmin, jmax) = (c.range(t0, b).0, c.range(t1 - 1, b).1);
@@ -322,6 +323,7 @@ fn block_task<K: Kern>(c: &Ctx, g: usize, b: usize, n: usize, w: &mut Work, slot
 
 /// Block schedule, second pass: token `t`, KV head `g`: merge partials of blocks `nb` in order.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn merge_task<K: Kern>(c: &Ctx, t: usize, g: usize, nb: usize, n_blocks: usize, partials: &[f32], slot: usize, o: &mut [f32]) {
     let (hd, gs) = (c.s.head_dim, c.group);
     for i in 0..gs {

@@ -43,7 +43,7 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const SHIFTER: f32 = 12582912.0;
 /// ln 2 = LN2_HI + LN2_LO (Cody and Waite's split): LN2_HI has 11 significant bits, so
 /// n * LN2_HI is exact for the |n| <= 126 used here.
-const LN2_HI: f32 = 0.693_359_375;
+const LN2_HI: f32 = f32::from_bits(0x3F31_8000); // 0.693359375
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1/7!, 1/6!, ..., 1/1!, 1/0!.
 const C: [f32; 8] = [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
