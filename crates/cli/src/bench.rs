@@ -12,7 +12,7 @@
 
 use crate::common::{resolve_model, ModelArgs};
 use anyhow::{bail, Result};
-use engine::alloc_count::allocations;
+use engine::alloc_count::{allocations, count_this_thread};
 use engine::{Model, State};
 use std::time::Instant;
 
@@ -144,6 +144,7 @@ pub fn run(args: Args) -> Result<()> {
             model.forward(&mut st, &depth)?;
         }
         model.forward(&mut st, &toks[..1])?;
+        count_this_thread();
         let a0 = allocations();
         for &tok in &toks[1..] {
             model.forward(&mut st, &[tok])?;

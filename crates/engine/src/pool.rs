@@ -156,6 +156,8 @@ impl ThreadPool {
 }
 
 fn worker(s: &Shared, tid: usize) {
+    // Engine threads count their allocations when a counting allocator is installed.
+    crate::alloc_count::count_this_thread();
     let mut seen = 0usize;
     loop {
         // Wait for an open region we have not taken part in.

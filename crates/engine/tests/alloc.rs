@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use engine::alloc_count::{allocations, CountingAlloc};
+use engine::alloc_count::{allocations, count_this_thread, CountingAlloc};
 use engine::generate::{generate, Flow, GenParams};
 use engine::kv_cache::KvType;
 use engine::sampler::{top_logprobs, Sampler, SamplerParams};
@@ -24,6 +24,12 @@ fn smollm2() -> Model {
 #[test]
 fn decode_step_allocates_nothing() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // This thread drives the engine; the pool's workers count themselves.
+    count_this_thread();
+    // The counter sees this thread's allocations (so a zero below means something).
+    let before = allocations();
+    std::hint::black_box(vec![1u8; 64]);
+    assert!(allocations() > before, "the counting allocator counts nothing");
     let model = smollm2();
     for (threads, ty) in [(1, KvType::F32), (2, KvType::F32), (2, KvType::F16), (2, KvType::Q8_0), (1, KvType::Q8_0)] {
         let opts = StateOptions { n_ctx: 256, n_batch: 64, n_threads: threads, cache_type_k: ty, cache_type_v: ty, ..Default::default() };
@@ -61,6 +67,8 @@ fn decode_step_allocates_nothing() {
 #[test]
 fn flash_decode_step_at_depth_2048_allocates_nothing() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // This thread drives the engine; the pool's workers count themselves.
+    count_this_thread();
     let model = smollm2();
     for (threads, ty) in [(2, KvType::F16), (1, KvType::F16), (2, KvType::Q8_0)] {
         let opts = StateOptions {
@@ -92,6 +100,8 @@ fn flash_decode_step_at_depth_2048_allocates_nothing() {
 #[test]
 fn seeded_sampling_is_reproducible() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // This thread drives the engine; the pool's workers count themselves.
+    count_this_thread();
     let model = smollm2();
     let run = |seed: u64| {
         let mut st = model.new_state(StateOptions { n_ctx: 128, n_batch: 32, n_threads: 2, ..Default::default() }).unwrap();
