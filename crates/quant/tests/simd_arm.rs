@@ -41,21 +41,7 @@ fn tables() -> Vec<(&'static str, Kernels)> {
     v
 }
 
-const WEIGHTS: [GgmlType; 13] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const WEIGHTS: [GgmlType; 13] = util::DOT_TYPES;
 
 /// Types whose NEON vec_dot follows the scalar level's float order bit for bit.
 const EXACT_VS_SCALAR: [GgmlType; 12] = [
