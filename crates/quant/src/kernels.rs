@@ -28,6 +28,8 @@ pub type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
 pub enum Level {
     Scalar,
     Avx2,
+    /// AVX2 plus AVX-512 VNNI kernels where they pay (bit-identical to AVX2's).
+    Avx512,
     Neon,
 }
 
@@ -36,12 +38,13 @@ impl Level {
         match self {
             Level::Scalar => "scalar",
             Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
             Level::Neon => "neon",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Level> {
-        [Level::Scalar, Level::Avx2, Level::Neon].into_iter().find(|l| l.name().eq_ignore_ascii_case(s))
+        [Level::Scalar, Level::Avx2, Level::Avx512, Level::Neon].into_iter().find(|l| l.name().eq_ignore_ascii_case(s))
     }
 
     /// The best level this CPU supports.
@@ -52,6 +55,9 @@ impl Level {
                 && std::arch::is_x86_feature_detected!("fma")
                 && std::arch::is_x86_feature_detected!("f16c")
             {
+                if crate::simd::has_avx512_vnni() {
+                    return Level::Avx512;
+                }
                 return Level::Avx2;
             }
         }
@@ -132,7 +138,7 @@ impl Kernels {
     }
 }
 
-/// The table for this process: `VIBRANT_KERNELS` if set (scalar, avx2, neon), else the best
+/// The table for this process: `VIBRANT_KERNELS` if set (scalar, avx2, avx512, neon), else the best
 /// level the CPU supports. Decided once, on first use.
 pub fn kernels() -> &'static Kernels {
     static TABLE: OnceLock<Kernels> = OnceLock::new();
@@ -151,6 +157,7 @@ pub fn kernels_for(level: Level) -> Option<Kernels> {
     match level {
         Level::Scalar => Some(scalar()),
         Level::Avx2 => crate::simd::avx2_table(scalar()),
+        Level::Avx512 => crate::simd::avx512_table(scalar()),
         Level::Neon => crate::simd::neon_table(scalar()),
     }
 }

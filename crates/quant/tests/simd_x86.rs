@@ -10,7 +10,10 @@
 //!   differs;
 //! - gemm: bit-identical to the AVX2 vec_dot for every (row, column), for any tiling.
 //!
-//! Skipped, with a note, on CPUs without AVX2+FMA+F16C.
+//! The AVX-512 VNNI table (type-0 gemm tiles) is held to the same gemm check against the AVX2
+//! vec_dot, plus random block bytes (every byte value, so the offset trick sees Q8_0's -128).
+//!
+//! Skipped, with a note, on CPUs without AVX2+FMA+F16C (or AVX-512 VNNI for its tests).
 
 use gguf::GgmlType;
 use proptest::prelude::*;
@@ -24,6 +27,17 @@ fn avx2() -> Option<Kernels> {
     }
     k
 }
+
+fn avx512() -> Option<Kernels> {
+    let k = kernels_for(Level::Avx512);
+    if k.is_none() {
+        eprintln!("note: this CPU lacks AVX-512 F/DQ/BW/VL/VNNI; AVX-512 kernel tests skipped");
+    }
+    k
+}
+
+/// The types with AVX-512 VNNI gemm tiles.
+const VNNI_TYPES: [GgmlType; 4] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
 
 /// Weight types (every type with a dot product).
 const WEIGHTS: [GgmlType; 13] = [
@@ -183,6 +197,50 @@ fn check_gemm(k: &Kernels, ty: GgmlType, n: usize, nr: usize, nc: usize, seed: u
     Ok(())
 }
 
+/// gemm on weight rows of random bytes (each block's leading f16 scales replaced by small
+/// normal values) equals vec_dot bit for bit: every quant byte value occurs.
+fn check_random_bytes_gemm(k: &Kernels, ty: GgmlType, nr: usize, nc: usize, seed: u64) -> Result<(), TestCaseError> {
+    let e = k.get(ty);
+    let vt = e.vec_dot_type;
+    let n = 96;
+    let (wb, xb) = (ty.row_bytes(n).unwrap(), vt.row_bytes(n).unwrap());
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut w: Vec<u8> = (0..nr * wb).map(|_| next() as u8).collect();
+    let bb = ty.type_size();
+    for blk in w.chunks_mut(bb) {
+        // d (and m for Q4_1/Q5_1): f16 in +-[0.25, 2).
+        for h in 0..2 {
+            let v = half::f16::from_f32((1.0 + (next() % 1000) as f32 / 1000.0) * if next() % 2 == 0 { 0.5 } else { -0.5 });
+            blk[2 * h..2 * h + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        if ty == GgmlType::Q8_0 || ty == GgmlType::Q5_0 {
+            // Only d is a scale; put random bytes back after it.
+            blk[2] = next() as u8;
+            blk[3] = next() as u8;
+        }
+    }
+    let mut x = vec![0u8; nc * xb];
+    for c in 0..nc {
+        k.quantize_row(vt, &row(seed.wrapping_add(c as u64), n), &mut x[c * xb..(c + 1) * xb]);
+    }
+    let mut out = vec![0f32; nr * nc];
+    (e.gemm)(n, &w, nr, &x, nc, &mut out, nr);
+    for c in 0..nc {
+        for r in 0..nr {
+            let want = (e.vec_dot)(n, &w[r * wb..(r + 1) * wb], &x[c * xb..(c + 1) * xb]);
+            let got = out[c * nr + r];
+            prop_assert_eq!(got.to_bits(), want.to_bits(), "{} random bytes nr={} nc={} r{} c{}: {} vs {}", ty, nr, nc, r, c, got, want);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -200,6 +258,20 @@ proptest! {
         let ty = WEIGHTS[ti];
         let n = lengths(ty)[1];
         check_gemm(&k, ty, n, nr, nc, seed)?;
+    }
+
+    #[test]
+    fn avx512_gemm_is_bit_identical_to_avx2_vec_dot(seed in 0..u64::MAX / 4, ti in 0..VNNI_TYPES.len(), nr in 1..=19usize, nc in 1..=19usize, li in 0..7usize) {
+        let Some(k) = avx512() else { return Ok(()) };
+        let ty = VNNI_TYPES[ti];
+        prop_assert!(std::ptr::fn_addr_eq(k.get(ty).vec_dot, avx2().unwrap().get(ty).vec_dot), "vec_dot is AVX2's");
+        check_gemm(&k, ty, lengths(ty)[li], nr, nc, seed)?;
+    }
+
+    #[test]
+    fn avx512_gemm_on_random_block_bytes(seed in any::<u64>(), ti in 0..VNNI_TYPES.len(), nr in 1..=11usize, nc in 1..=11usize) {
+        let Some(k) = avx512() else { return Ok(()) };
+        check_random_bytes_gemm(&k, VNNI_TYPES[ti], nr, nc, seed)?;
     }
 
     #[test]
@@ -252,6 +324,22 @@ fn large_gemm_tiles_match_vec_dot() {
         check_gemm(&k, ty, n, 17, 9, 42).unwrap();
         check_gemm(&k, ty, n, 8, 1, 43).unwrap();
         check_gemm(&k, ty, n, 16, 4, 44).unwrap();
+    }
+}
+
+#[test]
+fn avx512_table_is_avx2_plus_vnni_gemm() {
+    let (Some(k), Some(a)) = (avx512(), avx2()) else { return };
+    assert_eq!(k.level, Level::Avx512);
+    for ty in WEIGHTS {
+        let (e, b) = (k.get(ty), a.get(ty));
+        assert!(std::ptr::fn_addr_eq(e.vec_dot, b.vec_dot), "{ty}: vec_dot");
+        assert_eq!(std::ptr::fn_addr_eq(e.gemm, b.gemm), !VNNI_TYPES.contains(&ty), "{ty}: gemm");
+    }
+    for ty in VNNI_TYPES {
+        let n = lengths(ty)[4];
+        check_gemm(&k, ty, n, 37, 23, 7).unwrap();
+        check_gemm(&k, ty, n, 9, 1, 8).unwrap();
     }
 }
 

@@ -53,6 +53,32 @@ pub fn avx2_table(base: Kernels) -> Option<Kernels> {
     None
 }
 
+/// The AVX2 table with the AVX-512 VNNI kernels on top, or None when the CPU lacks
+/// AVX-512 F/DQ/BW/VL/VNNI (or AVX2+FMA+F16C).
+pub fn avx512_table(base: Kernels) -> Option<Kernels> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512_vnni() {
+            let mut k = avx2_table(base)?;
+            k.level = crate::kernels::Level::Avx512;
+            x86::install_vnni(&mut k);
+            return Some(k);
+        }
+    }
+    let _ = base;
+    None
+}
+
+/// Whether this CPU has every AVX-512 extension the VNNI kernels use.
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512_vnni() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512vnni")
+}
+
 /// The NEON table (with `sdot` integer kernels where the CPU has dotprod), or None when the
 /// build target is not aarch64 or the CPU lacks NEON.
 pub fn neon_table(base: Kernels) -> Option<Kernels> {

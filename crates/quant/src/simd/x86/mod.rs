@@ -39,6 +39,7 @@ mod quantize;
 mod tinyblas;
 mod type0;
 mod util;
+mod vnni;
 
 use crate::blocks::*;
 use crate::kernels::{as_blocks, GemmFn, Kernels, TypeKernels};
@@ -123,6 +124,24 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set_quantize(GgmlType::Q8_1, quantizer!(BlockQ8_1, quantize::quantize_row_q8_1));
     k.set_quantize(GgmlType::Q8_K, quantizer!(BlockQ8K, quantize::quantize_row_q8_k));
     k.set_quantize(GgmlType::F16, quantizer!(f16, quantize::quantize_row_f16));
+}
+
+/// Replaces the type-0 batched and decode products of an AVX2 table with the AVX-512 VNNI
+/// tiles of [`vnni`], bit-identical to the AVX2 ones (so the golden parity holds either way).
+///
+/// Must only be called once AVX-512 F/DQ/BW/VL/VNNI (and AVX2+FMA+F16C) are known present.
+pub(crate) fn install_vnni(k: &mut Kernels) {
+    macro_rules! vnni {
+        ($ty:ident, $vt:ident, $W:ty, $X:ty, $tile:path) => {{
+            let mut e = *k.get(GgmlType::$ty);
+            e.gemm = tiles_gemm!($ty, $vt, $W, $X, tile: $tile, shape: (6, 4, 8));
+            k.set(e);
+        }};
+    }
+    vnni!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, vnni::q4_1::tile);
+    vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, vnni::q5_0::tile);
+    vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, vnni::q5_1::tile);
+    vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, vnni::q8_0::tile);
 }
 
 /// Views `dst` as blocks of `T`, through an aligned copy when it is misaligned for `T`.

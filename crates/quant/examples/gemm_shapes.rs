@@ -1,0 +1,45 @@
+//! Times one thread's gemm for the prefill and decode shapes of a 0.5B model's weights
+//! (256 rows x 896 columns, 16 tokens per call as the engine calls it; 1 token for decode),
+//! for each kernel level. Dev tool for choosing tile shapes: `cargo run --release -p quant
+//! --example gemm_shapes [TYPE...]`.
+
+use gguf::GgmlType;
+use quant::kernels::{kernels_for, Level};
+use std::time::Instant;
+
+fn main() {
+    let names: Vec<String> = std::env::args().skip(1).collect();
+    let types: Vec<GgmlType> = if names.is_empty() {
+        vec![GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1]
+    } else {
+        names.iter().map(|n| GgmlType::from_name(n).expect("type name")).collect()
+    };
+    let (n, nr) = (896, 256);
+    for ty in types {
+        for level in [Level::Avx2, Level::Avx512] {
+            let Some(k) = kernels_for(level) else { continue };
+            let e = k.get(ty);
+            let vt = e.vec_dot_type;
+            let (wb, xb) = (ty.row_bytes(n).unwrap(), vt.row_bytes(n).unwrap());
+            let mut w = vec![0u8; nr * wb];
+            let f: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+            for r in 0..nr {
+                quant::reference::quantize_row(ty, &f, &mut w[r * wb..(r + 1) * wb]).unwrap();
+            }
+            let mut x = vec![0u8; 16 * xb];
+            for c in 0..16 {
+                k.quantize_row(vt, &f, &mut x[c * xb..(c + 1) * xb]);
+            }
+            let mut out = vec![0f32; 16 * nr];
+            for (nc, reps) in [(16usize, 400usize), (1, 4000)] {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    (e.gemm)(n, &w, nr, &x[..nc * xb], nc, &mut out, nr);
+                }
+                let s = t.elapsed().as_secs_f64() / reps as f64;
+                let macs = (n * nr * nc) as f64 / s / 1e9;
+                println!("{:5} {:7} nc={:2}: {:7.2} us  {:6.2} G MAC/s  {:6.2} GB/s weights", ty.name(), level.name(), nc, s * 1e6, macs, (nr * wb) as f64 / s / 1e9);
+            }
+        }
+    }
+}
