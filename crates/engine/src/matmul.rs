@@ -197,8 +197,9 @@ impl<'a> Job<'a> {
 }
 
 /// Rows per work chunk: small enough to balance threads (about 8 chunks per thread), large
-/// enough to amortize scheduling, a multiple of 4 for the interleaved kernels.
+/// enough to amortize scheduling, a multiple of 8: the interleaved kernels take groups of 4
+/// rows and the AVX-512 tiles 8 rows (a chunk's leftover rows run one by one).
 fn chunk_rows(rows: usize, n_threads: usize) -> usize {
-    let c = rows.div_ceil(n_threads * 8).clamp(4, MAX_CHUNK_ROWS);
-    (c + 3) / 4 * 4
+    let c = rows.div_ceil(n_threads * 8).clamp(8, MAX_CHUNK_ROWS);
+    c.div_ceil(8) * 8
 }

@@ -9,9 +9,11 @@
 //! sign fix-ups, `vpmaddubsw` and `vpmaddwd`.
 //!
 //! Two tricks keep the operations per output low:
-//! - **Two outputs per register.** A 512-bit register holds two outputs' eight lanes: two
-//!   tokens for one weight row (batches), or two weight rows for one token (decode). One
-//!   `vpdpbusd`, one conversion, one multiply and one FMA then serve both.
+//! - **Two weight rows per register.** A 512-bit register holds two outputs' eight lanes:
+//!   weight rows 2i and 2i+1 for one token. Each row pair is decoded once per block (both
+//!   blocks at once, in 512-bit operations) and reused for the tile's C tokens; each token's
+//!   block is broadcast to both halves. One `vpdpbusd`, one conversion, one multiply and one
+//!   FMA then serve two outputs. An odd last row runs in a 256-bit register.
 //! - **Unsigned weights by an offset.** `vpdpbusd` wants its first operand unsigned. A signed
 //!   weight q is stored as u = q + k (Q5_0: k = 16, the bits as they sit in the block; Q8_0:
 //!   k = 128, the sign bit flipped), and the lane is started at -k * (its four y) instead of
@@ -47,6 +49,32 @@ fn join_f(lo: f32, hi: f32) -> __m512 {
     _mm512_insertf32x8::<1>(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi))
 }
 
+/// 16-byte loads.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn ld16(b: &[u8; 16]) -> __m128i {
+    ld128_u8(b, 0)
+}
+
+/// The nibbles of two type-0 blocks' `qs` as bytes in 0..16: block `a` in the low half,
+/// `b` in the high half, each as [`nibbles`] lays one out (low nibbles, then high ones).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn nibbles_pair(a: &[u8; 16], b: &[u8; 16]) -> __m512i {
+    let v = join_i(_mm256_broadcastsi128_si256(ld16(a)), _mm256_broadcastsi128_si256(ld16(b)));
+    // Shift the second copy of each block's 16 bytes right by 4 (per 64-bit lane).
+    let sh = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    _mm512_and_si512(sh, _mm512_set1_epi8(0x0F))
+}
+
+/// `u + 16` in byte j where bit j of `qh` (block a: bytes 0..32, block b: 32..64) is set.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn add_fifth_bits(u: __m512i, qa: [u8; 4], qb: [u8; 4]) -> __m512i {
+    let k = (u32::from_le_bytes(qa) as u64) | ((u32::from_le_bytes(qb) as u64) << 32);
+    _mm512_mask_add_epi8(u, _cvtu64_mask64(k), u, _mm512_set1_epi8(16))
+}
+
 /// ggml's `hsum_float_8` of each half of a two-output accumulator.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
@@ -54,10 +82,12 @@ fn hsum_halves(acc: __m512) -> (f32, f32) {
     (hsum8(_mm512_castps512_ps256(acc)), hsum8(_mm512_extractf32x8_ps::<1>(acc)))
 }
 
-/// Generates `tile::<R, C>` for one type-0 format. `decode` gives the 32 weight bytes as
-/// unsigned u = q + `offset`; with `min`, `m * s` is added per block as in `type0`.
+/// Generates `tile::<R, C>` (C <= 4) for one type-0 format. `decode` gives a block's 32
+/// weight bytes as unsigned u = q + `offset`, `decode2` two blocks' (see the module docs);
+/// with `min`, `m * s` is added per block as in `type0`.
 macro_rules! vnni_type0 {
-    ($name:ident, $W:ty, $X:ty, offset: $off:literal, min: $has_min:literal, decode: |$wb:ident| $decode:expr) => {
+    ($name:ident, $W:ty, $X:ty, offset: $off:literal, min: $has_min:literal,
+     decode: |$wb:ident| $decode:expr, decode2: |$wa:ident, $wc:ident| $decode2:expr) => {
         pub(super) mod $name {
             use super::*;
 
@@ -67,7 +97,13 @@ macro_rules! vnni_type0 {
                 $decode
             }
 
-            /// A token block's 32 bytes and the lane start values -offset * (sum of 4 bytes).
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            fn decode2($wa: &$W, $wc: &$W) -> __m512i {
+                $decode2
+            }
+
+            /// The lane start values -offset * (sum of each lane's four bytes of `y`).
             #[inline]
             #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
             fn start(y: __m512i) -> __m512i {
@@ -78,108 +114,74 @@ macro_rules! vnni_type0 {
                 _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k, y))
             }
 
-            /// The same for a 256-bit register.
-            #[inline]
-            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-            fn start256(y: __m256i) -> __m256i {
-                if $off == 0 {
-                    return _mm256_setzero_si256();
-                }
-                let k = _mm256_set1_epi8(($off as u8) as i8);
-                _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), k, y))
-            }
-
-            /// R weight rows x C tokens, each output bit-identical to `type0`'s `dot`. For
-            /// C >= 2 (C even) the tokens go two per register; for C = 1 the rows do, and an
-            /// odd last row runs in a 256-bit register.
+            /// R weight rows x C tokens (C <= 4), each output bit-identical to `type0`'s `dot`.
             #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[$X]; C]) -> [[f32; C]; R] {
+                const { assert!(C <= 4, "summs lanes hold 4 tokens") };
                 let nb = x[0].len();
                 assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb));
-                assert!(C == 1 || C % 2 == 0, "token pairs");
-                let mut out = [[0f32; C]; R];
-                let mut summs = [[0f32; C]; R];
-                if C == 1 {
-                    // Decode: rows in pairs, the token's block broadcast to both halves.
-                    let mut acc = [_mm512_setzero_ps(); R];
-                    let mut acc1 = _mm256_setzero_ps();
-                    for b in 0..nb {
-                        let xb = &x[0][b];
-                        let y256 = ld_i8(&xb.qs, 0);
-                        let y = _mm512_broadcast_i64x4(y256);
-                        let (dy, sy) = head(xb);
-                        let dyv = _mm512_set1_ps(dy);
-                        let st = start(y);
-                        for p in 0..R / 2 {
-                            let (w0, w1) = (&w[2 * p][b], &w[2 * p + 1][b]);
-                            let u = join_i(decode(w0), decode(w1));
-                            let ((dx0, m0), (dx1, m1)) = (head(w0), head(w1));
-                            let lanes = _mm512_dpbusd_epi32(st, u, y);
-                            acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(join_f(dx0, dx1), dyv), _mm512_cvtepi32_ps(lanes), acc[p]);
-                            if $has_min {
-                                summs[2 * p][0] = m0.mul_add(sy, summs[2 * p][0]);
-                                summs[2 * p + 1][0] = m1.mul_add(sy, summs[2 * p + 1][0]);
-                            }
-                        }
-                        if R % 2 == 1 {
-                            let wl = &w[R - 1][b];
-                            let (dx, m) = head(wl);
-                            let lanes = _mm256_dpbusd_epi32(start256(y256), decode(wl), y256);
-                            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), _mm256_cvtepi32_ps(lanes), acc1);
-                            if $has_min {
-                                summs[R - 1][0] = m.mul_add(sy, summs[R - 1][0]);
-                            }
-                        }
+                // acc[i][c]: rows 2i (low half) and 2i + 1 (high half) for token c.
+                let mut acc = [[_mm512_setzero_ps(); C]; R];
+                let mut acc_last = [_mm256_setzero_ps(); C];
+                // summs[i] lane h * 4 + c: row 2i + h, token c (m * s, added after hsum).
+                let mut summs = [_mm256_setzero_ps(); R];
+                let mut summs_last = [0f32; C];
+                for b in 0..nb {
+                    let mut y = [_mm512_setzero_si512(); C];
+                    let mut st = [_mm512_setzero_si512(); C];
+                    let mut dy = [_mm512_setzero_ps(); C];
+                    let mut sy = [0f32; 8];
+                    for c in 0..C {
+                        let xb = &x[c][b];
+                        y[c] = _mm512_broadcast_i64x4(ld_i8(&xb.qs, 0));
+                        st[c] = start(y[c]);
+                        let (d, s) = head(xb);
+                        dy[c] = _mm512_set1_ps(d);
+                        (sy[c], sy[4 + c]) = (s, s);
                     }
-                    for p in 0..R / 2 {
-                        (out[2 * p][0], out[2 * p + 1][0]) = hsum_halves(acc[p]);
+                    let syv = ld_f32(&sy, 0);
+                    for i in 0..R / 2 {
+                        let (w0, w1) = (&w[2 * i][b], &w[2 * i + 1][b]);
+                        let u = decode2(w0, w1);
+                        let ((d0, m0), (d1, m1)) = (head(w0), head(w1));
+                        let dx = join_f(d0, d1);
+                        for c in 0..C {
+                            let lanes = _mm512_dpbusd_epi32(st[c], u, y[c]);
+                            acc[i][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[c]), _mm512_cvtepi32_ps(lanes), acc[i][c]);
+                        }
+                        if $has_min {
+                            // fma(m, s, summs) lane by lane, as type0's scalar mul_add.
+                            let mv = _mm256_set_m128(_mm_set1_ps(m1), _mm_set1_ps(m0));
+                            summs[i] = _mm256_fmadd_ps(mv, syv, summs[i]);
+                        }
                     }
                     if R % 2 == 1 {
-                        out[R - 1][0] = hsum8(acc1);
-                    }
-                } else {
-                    // Batches: tokens in pairs, each weight block broadcast to both halves.
-                    let mut acc = [[_mm512_setzero_ps(); C]; R];
-                    for b in 0..nb {
-                        let mut y = [_mm512_setzero_si512(); C];
-                        let mut st = [_mm512_setzero_si512(); C];
-                        let mut dyv = [_mm512_setzero_ps(); C];
-                        let mut sy = [0f32; C];
-                        for p in 0..C / 2 {
-                            let (x0, x1) = (&x[2 * p][b], &x[2 * p + 1][b]);
-                            y[p] = join_i(ld_i8(&x0.qs, 0), ld_i8(&x1.qs, 0));
-                            st[p] = start(y[p]);
-                            let ((d0, s0), (d1, s1)) = (head(x0), head(x1));
-                            dyv[p] = join_f(d0, d1);
-                            (sy[2 * p], sy[2 * p + 1]) = (s0, s1);
-                        }
-                        for r in 0..R {
-                            let wb = &w[r][b];
-                            let u = _mm512_broadcast_i64x4(decode(wb));
-                            let (dx, m) = head(wb);
-                            let dxv = _mm512_set1_ps(dx);
-                            for p in 0..C / 2 {
-                                let lanes = _mm512_dpbusd_epi32(st[p], u, y[p]);
-                                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dxv, dyv[p]), _mm512_cvtepi32_ps(lanes), acc[r][p]);
-                            }
+                        let wl = &w[R - 1][b];
+                        let (dx, m) = head(wl);
+                        let u = decode(wl);
+                        for c in 0..C {
+                            let y256 = _mm512_castsi512_si256(y[c]);
+                            let lanes = _mm256_add_epi32(_mm512_castsi512_si256(st[c]), _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y256));
+                            acc_last[c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * _mm512_cvtss_f32(dy[c])), _mm256_cvtepi32_ps(lanes), acc_last[c]);
                             if $has_min {
-                                for c in 0..C {
-                                    summs[r][c] = m.mul_add(sy[c], summs[r][c]);
-                                }
+                                summs_last[c] = m.mul_add(sy[c], summs_last[c]);
                             }
-                        }
-                    }
-                    for r in 0..R {
-                        for p in 0..C / 2 {
-                            (out[r][2 * p], out[r][2 * p + 1]) = hsum_halves(acc[r][p]);
                         }
                     }
                 }
-                if $has_min {
-                    for r in 0..R {
-                        for c in 0..C {
-                            out[r][c] += summs[r][c];
-                        }
+                let mut out = [[0f32; C]; R];
+                for i in 0..R / 2 {
+                    let mut sm = [0f32; 8];
+                    st_f32(&mut sm, 0, summs[i]);
+                    for c in 0..C {
+                        let (a, b) = hsum_halves(acc[i][c]);
+                        (out[2 * i][c], out[2 * i + 1][c]) = if $has_min { (a + sm[c], b + sm[4 + c]) } else { (a, b) };
+                    }
+                }
+                if R % 2 == 1 {
+                    for c in 0..C {
+                        let a = hsum8(acc_last[c]);
+                        out[R - 1][c] = if $has_min { a + summs_last[c] } else { a };
                     }
                 }
                 out
@@ -189,15 +191,19 @@ macro_rules! vnni_type0 {
 }
 
 vnni_type0!(q4_1, BlockQ4_1, BlockQ8_1, offset: 0, min: true,
-    decode: |b| nibbles(&b.qs));
+    decode: |b| nibbles(&b.qs),
+    decode2: |a, b| nibbles_pair(&a.qs, &b.qs));
 
 vnni_type0!(q5_1, BlockQ5_1, BlockQ8_1, offset: 0, min: true,
-    decode: |b| _mm256_or_si256(nibbles(&b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10))));
+    decode: |b| _mm256_or_si256(nibbles(&b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10))),
+    decode2: |a, b| add_fifth_bits(nibbles_pair(&a.qs, &b.qs), a.qh, b.qh));
 
 // Q5_0's stored bits are q + 16 already: the nibble plus the fifth bit.
 vnni_type0!(q5_0, BlockQ5_0, BlockQ8_0, offset: 16, min: false,
-    decode: |b| _mm256_or_si256(nibbles(&b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10))));
+    decode: |b| _mm256_or_si256(nibbles(&b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10))),
+    decode2: |a, b| add_fifth_bits(nibbles_pair(&a.qs, &b.qs), a.qh, b.qh));
 
 // Q8_0: flipping the sign bit gives q + 128 as an unsigned byte.
 vnni_type0!(q8_0, BlockQ8_0, BlockQ8_0, offset: 128, min: false,
-    decode: |b| _mm256_xor_si256(ld_i8(&b.qs, 0), _mm256_set1_epi8(0x80u8 as i8)));
+    decode: |b| _mm256_xor_si256(ld_i8(&b.qs, 0), _mm256_set1_epi8(0x80u8 as i8)),
+    decode2: |a, b| _mm512_xor_si512(join_i(ld_i8(&a.qs, 0), ld_i8(&b.qs, 0)), _mm512_set1_epi8(0x80u8 as i8)));
