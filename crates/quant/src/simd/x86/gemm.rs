@@ -78,8 +78,12 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
         let mut r = 0;
         while r + R1 <= nr {
             if nc == 1 {
-                // Decode: request the tile's lines together (see `prefetch_bytes`).
-                super::util::prefetch_bytes(&w[r * wrb..(r + R1) * wrb]);
+                // Decode: request the next tile's lines together while this one is computed
+                // (see `prefetch_bytes`); the first tile's at the start.
+                if r == 0 {
+                    super::util::prefetch_bytes(&w[..(R1 * wrb).min(w.len())]);
+                }
+                super::util::prefetch_bytes(&w[((r + R1) * wrb).min(w.len())..((r + 2 * R1) * wrb).min(w.len())]);
             }
             // SAFETY: as above.
             let o = unsafe { (t.r1)(std::array::from_fn(|i| wrow(r + i)), xs) };

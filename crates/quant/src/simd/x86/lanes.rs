@@ -129,9 +129,13 @@ fn cols<'a, W: Pod, const R: usize, const C: usize>(
     let mut r = 0;
     while r + R <= nr {
         if C == 1 {
-            // Decode: request the tile's lines together (see `prefetch_bytes`).
-            for i in 0..R {
-                super::util::prefetch_bytes(bytemuck::cast_slice(wrow(r + i)));
+            // Decode: request the next tile's lines together while this one is computed (see
+            // `prefetch_bytes`); the first tile's at the start.
+            let first = if r == 0 { 0 } else { R };
+            for i in first..2 * R {
+                if r + i < nr {
+                    super::util::prefetch_bytes(bytemuck::cast_slice(wrow(r + i)));
+                }
             }
         }
         // SAFETY: lane tiles are installed only by avx2_table, after detecting AVX2+FMA+F16C.

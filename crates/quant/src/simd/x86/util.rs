@@ -275,7 +275,10 @@ pub fn hsum_i32_4(v: __m128i) -> i32 {
 /// bytes side by side, a pattern the hardware prefetcher follows badly: a Q8_0 [262144 x 640]
 /// matrix-vector product ran at 3.7 GB/s on one core where a plain read gets 14.8. Requesting
 /// all of a tile's lines together before computing it brought it to 14-17 GB/s (prefetching
-/// 1-4 KB further ahead measured the same or worse; `examples/gemv.rs`, 2026-12-02).
+/// 1-4 KB further ahead measured the same or worse; `examples/gemv.rs`, 2026-12-02). On a
+/// Zen 5 machine with 512-bit tiles, the tile computes fast enough that requesting the *next*
+/// tile's lines is what pays: Qwen2.5's Q8_0 [151936 x 896] output, 2 threads, 24 -> 38 GB/s
+/// (1 thread 12 -> 25, all of its 25 GB/s read bandwidth); two tiles ahead was worse (36).
 #[inline]
 pub fn prefetch_bytes(b: &[u8]) {
     for off in (0..b.len()).step_by(64) {
