@@ -2,7 +2,10 @@
 //! kernel, the repacked gemm/gemv) on AVX2 against the scalar definitions of the same orders:
 //! every output bit-identical, for any batch shape and output stride.
 //!
-//! Skipped, with a note, on CPUs without AVX2+FMA+F16C.
+//! The AVX-512 table (its K-quant batched orders run their integer core on paired rows) is
+//! held to the same checks.
+//!
+//! Skipped, with a note, on CPUs without AVX2+FMA+F16C (AVX-512 VNNI for its tests).
 
 use gguf::GgmlType;
 use proptest::prelude::*;
@@ -14,6 +17,14 @@ fn avx2() -> Option<Kernels> {
     let k = kernels_for(Level::Avx2);
     if k.is_none() {
         eprintln!("note: this CPU lacks AVX2+FMA+F16C; batched AVX2 kernel tests skipped");
+    }
+    k
+}
+
+fn avx512() -> Option<Kernels> {
+    let k = kernels_for(Level::Avx512);
+    if k.is_none() {
+        eprintln!("note: this CPU lacks AVX-512 F/DQ/BW/VL/VNNI; batched AVX-512 kernel tests skipped");
     }
     k
 }
@@ -107,6 +118,25 @@ proptest! {
         let ty = TYPES[ti];
         let ls = lengths(ty);
         check(&k, ty, ls[li % ls.len()], nr, nc, seed)?;
+    }
+
+    #[test]
+    fn avx512_batched_orders_are_bit_identical_to_scalar(seed in any::<u64>(), ti in 0..TYPES.len(), li in 0..5usize, nr in 1..=19usize, nc in 1..=19usize) {
+        let Some(k) = avx512() else { return Ok(()) };
+        let ty = TYPES[ti];
+        let ls = lengths(ty);
+        check(&k, ty, ls[li % ls.len()], nr, nc, seed)?;
+    }
+}
+
+#[test]
+fn avx512_large_batches_match() {
+    let Some(k) = avx512() else { return };
+    for ty in TYPES {
+        let n = if ty.block_size() == 256 { 1024 } else { 512 };
+        check(&k, ty, n, 24, 33, 7).unwrap();
+        check(&k, ty, n, 13, 16, 8).unwrap();
+        check(&k, ty, n, 64, 1, 9).unwrap();
     }
 }
 

@@ -102,6 +102,43 @@ macro_rules! kquant {
                 sumi
             }
 
+            /// [`sumi`] with AVX-512 VNNI, two weight rows per 512-bit register (R even): the
+            /// same exact lanes, with `vpdpwssd` fusing the scale multiply and the add.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn sumi_pairs<const R: usize, const C: usize>(w: [&$W; R], p: &[$P; R], x: [&BlockQ8K; C], k0: usize, k1: usize) -> [[__m256i; C]; R] {
+                const { assert!(R % 2 == 0) };
+                let mut acc = [[_mm512_setzero_si512(); C]; R];
+                for k in k0..k1 {
+                    let q8: [__m512i; C] = std::array::from_fn(|c| _mm512_broadcast_i64x4(ld_i8(&x[c].qs, 32 * k)));
+                    for i in 0..R / 2 {
+                        let (qa, sa) = slice(w[2 * i], &p[2 * i], k);
+                        let (qb, sb) = slice(w[2 * i + 1], &p[2 * i + 1], k);
+                        let q = join512(qa, qb);
+                        let sc = join512(sa, sb);
+                        for c in 0..C {
+                            let prod = if $signed {
+                                // |q| times q8 with q's sign (q8 is never -128).
+                                let neg = _mm512_movepi8_mask(q);
+                                let y = _mm512_mask_sub_epi8(q8[c], neg, _mm512_setzero_si512(), q8[c]);
+                                _mm512_maddubs_epi16(_mm512_abs_epi8(q), y)
+                            } else {
+                                _mm512_maddubs_epi16(q, q8[c])
+                            };
+                            acc[i][c] = _mm512_dpwssd_epi32(acc[i][c], sc, prod);
+                        }
+                    }
+                }
+                let mut out = [[_mm256_setzero_si256(); C]; R];
+                for i in 0..R / 2 {
+                    for c in 0..C {
+                        out[2 * i][c] = _mm512_castsi512_si256(acc[i][c]);
+                        out[2 * i + 1][c] = _mm512_extracti64x4_epi64::<1>(acc[i][c]);
+                    }
+                }
+                out
+            }
+
             /// R weight rows x C activation rows; each output in `dot`'s exact order.
             #[target_feature(enable = "avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
@@ -140,6 +177,13 @@ macro_rules! kquant {
             }
         }
     };
+}
+
+/// Two 256-bit halves as one register: `lo` in lanes 0..8, `hi` in lanes 8..16.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn join512(lo: __m256i, hi: __m256i) -> __m512i {
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
 /// Four f32 lanes summed as ggml's SSE3 tail does: `(a0 + a2) + (a1 + a3)`.

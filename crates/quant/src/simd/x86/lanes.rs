@@ -66,44 +66,58 @@ macro_rules! tiled {
             /// [`crate::emulate::kquant::tiled_dot`].
             #[target_feature(enable = "avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-                const { assert!(R * C <= 8) };
-                let nb = x[0].len();
-                assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb));
-                let mut acc = _mm256_setzero_ps();
-                for b in 0..nb {
-                    let wb: [&$W; R] = std::array::from_fn(|r| &w[r][b]);
-                    let xb: [&BlockQ8K; C] = std::array::from_fn(|c| &x[c][b]);
-                    let preps = std::array::from_fn(|r| kq::prep(wb[r]));
-                    let sumi = kq::sumi(wb, &preps, xb, 0, QK_K / 32);
-                    let (mut s1, mut s2) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
-                    for r in 0..R {
-                        for c in 0..C {
-                            (s1[r * C + c], s2[r * C + c]) = kq::tiled_terms(sumi[r][c], wb[r], &preps[r], xb[c]);
-                        }
-                    }
-                    let (d, d8) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
-                    let mut res = _mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum_i32_x8(s1)));
-                    if $has_min {
-                        let (dm, _) = spread::<R, C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; C]);
-                        // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
-                        res = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(hsum_i32_x8(s2)), res);
-                    }
-                    acc = _mm256_fmadd_ps(res, d8, acc);
-                }
-                unspread(acc)
+                tiled_body!(w, x, R, C, $has_min, kq::sumi)
+            }
+
+            /// [`tile`] with the integer core in AVX-512 VNNI (R even): bit-identical.
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn tile512<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+                tiled_body!(w, x, R, C, $has_min, kq::sumi_pairs)
             }
         }
     };
 }
 
+/// The body of a tiled-order tile, with `sumi` computing the exact integer lanes.
+macro_rules! tiled_body {
+    ($w:ident, $x:ident, $R:ident, $C:ident, $has_min:literal, $sumi:path) => {{
+        const { assert!($R * $C <= 8) };
+        let nb = $x[0].len();
+        assert!($w.iter().all(|r| r.len() == nb) && $x.iter().all(|c| c.len() == nb));
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..nb {
+            let wb: [_; $R] = std::array::from_fn(|r| &$w[r][b]);
+            let xb: [&BlockQ8K; $C] = std::array::from_fn(|c| &$x[c][b]);
+            let preps = std::array::from_fn(|r| kq::prep(wb[r]));
+            let sumi = $sumi(wb, &preps, xb, 0, QK_K / 32);
+            let (mut s1, mut s2) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
+            for r in 0..$R {
+                for c in 0..$C {
+                    (s1[r * $C + c], s2[r * $C + c]) = kq::tiled_terms(sumi[r][c], wb[r], &preps[r], xb[c]);
+                }
+            }
+            let (d, d8) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
+            let mut res = _mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum_i32_x8(s1)));
+            if $has_min {
+                let (dm, _) = spread::<$R, $C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; $C]);
+                // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
+                res = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(hsum_i32_x8(s2)), res);
+            }
+            acc = _mm256_fmadd_ps(res, d8, acc);
+        }
+        unspread(acc)
+    }};
+}
 tiled!(q2_k, BlockQ2K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q3_k, BlockQ3K, has_min: false, dmin: |b| 0.0);
 tiled!(q4_k, BlockQ4K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q5_k, BlockQ5K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q6_k, BlockQ6K, has_min: false, dmin: |b| 0.0);
 
-/// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows.
+/// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows. With
+/// `wide` (the AVX-512 tiles, which pair rows), groups of 8+ tokens also go by 2x4 tiles.
 pub(super) struct LaneTiles<W: 'static> {
+    pub wide: bool,
     pub c8: Tile<W, BlockQ8K, 1, 8>,
     pub c4: Tile<W, BlockQ8K, 2, 4>,
     pub c4_1: Tile<W, BlockQ8K, 1, 4>,
@@ -175,7 +189,7 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
     let mut c = 0;
     while c < nc {
         let left = nc - c;
-        if left >= 8 {
+        if left >= 8 && !t.wide {
             cols(t.c8, t.c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
             c += 8;
         } else if left >= 4 {

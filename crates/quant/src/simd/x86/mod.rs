@@ -74,6 +74,7 @@ pub(crate) fn install(k: &mut Kernels) {
             fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
                 use $tile as t;
                 let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
+                    wide: false,
                     c8: t::<1, 8>,
                     c4: t::<2, 4>,
                     c4_1: t::<1, 4>,
@@ -139,6 +140,56 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
         }};
     }
     vnni!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, vnni::q4_1::tile);
+    // The tiled K-quant order with its integer core on paired rows (`kquants::*::sumi_pairs`).
+    macro_rules! lanes_vnni {
+        ($ty:ident, $W:ty, $m:ident) => {{
+            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+                use lanes::$m as t;
+                let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
+                    wide: true,
+                    c8: t::tile::<1, 8>,
+                    c4: t::tile512::<2, 4>,
+                    c4_1: t::tile::<1, 4>,
+                    c2: t::tile512::<4, 2>,
+                    c2_1: t::tile::<1, 2>,
+                    c1: t::tile512::<8, 1>,
+                    c1_1: t::tile::<1, 1>,
+                };
+                lanes::run(&tiles, GgmlType::$ty, n, w, nr, x, nc, out, stride)
+            }
+            let mut b = k.batch(GgmlType::$ty);
+            b.tiled = Some(gemm as GemmFn);
+            k.set_batch(GgmlType::$ty, b);
+        }};
+    }
+    // Repacked Q4_K: its gemm and gemv orders, on paired rows likewise.
+    macro_rules! repack_vnni {
+        ($f:ident, $f1:ident) => {{
+            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+                let tiles: lanes::LaneTiles<BlockQ4K> = lanes::LaneTiles {
+                    wide: true,
+                    c8: q4_k::$f1::<1, 8>,
+                    c4: q4_k::$f::<2, 4>,
+                    c4_1: q4_k::$f1::<1, 4>,
+                    c2: q4_k::$f::<4, 2>,
+                    c2_1: q4_k::$f1::<1, 2>,
+                    c1: q4_k::$f::<8, 1>,
+                    c1_1: q4_k::$f1::<1, 1>,
+                };
+                lanes::run(&tiles, GgmlType::Q4_K, n, w, nr, x, nc, out, stride)
+            }
+            gemm as GemmFn
+        }};
+    }
+    let mut b = k.batch(GgmlType::Q4_K);
+    b.repack_gemm = Some(repack_vnni!(gemm4_tile512, gemm4_tile));
+    b.repack_gemv = Some(repack_vnni!(tile512, tile));
+    k.set_batch(GgmlType::Q4_K, b);
+    lanes_vnni!(Q2_K, BlockQ2K, q2_k);
+    lanes_vnni!(Q3_K, BlockQ3K, q3_k);
+    lanes_vnni!(Q4_K, BlockQ4K, q4_k);
+    lanes_vnni!(Q5_K, BlockQ5K, q5_k);
+    lanes_vnni!(Q6_K, BlockQ6K, q6_k);
     vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, vnni::q5_0::tile);
     vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, vnni::q5_1::tile);
     vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, vnni::q8_0::tile);

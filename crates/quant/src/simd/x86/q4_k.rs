@@ -63,26 +63,38 @@ fn transpose_8x4(m: [__m128i; 8]) -> [__m256i; 4] {
 /// [`crate::emulate::kquant::repack_gemm_dot_q4_k`].
 #[target_feature(enable = "avx2,fma,f16c")]
 fn repack_tile<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-    const { assert!(R * C <= 8 && (STEP == 2 || STEP == 8)) };
-    let nb = x[0].len();
-    assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb));
+    repack_body!(w, x, STEP, R, C, kq::sumi)
+}
+
+/// [`repack_tile`] with the integer core in AVX-512 VNNI on paired rows (R even): bit-identical.
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn repack_tile512<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+    repack_body!(w, x, STEP, R, C, kq::sumi_pairs)
+}
+
+/// The body of [`repack_tile`], with `sumi` computing the exact integer lanes.
+macro_rules! repack_body {
+    ($w:ident, $x:ident, $STEP:ident, $R:ident, $C:ident, $sumi:path) => {{
+    const { assert!($R * $C <= 8 && ($STEP == 2 || $STEP == 8)) };
+    let nb = $x[0].len();
+    assert!($w.iter().all(|r| r.len() == nb) && $x.iter().all(|c| c.len() == nb));
     let (mut acc, mut acc_min) = (_mm256_setzero_ps(), _mm256_setzero_ps());
     for b in 0..nb {
-        let wb: [&BlockQ4K; R] = std::array::from_fn(|r| &w[r][b]);
-        let xb: [&BlockQ8K; C] = std::array::from_fn(|c| &x[c][b]);
-        let preps: [(__m256i, __m128i); R] = std::array::from_fn(|r| kq::prep(wb[r]));
-        let (d, d8) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
-        let (dmin, _) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].dmin)), [0f32; C]);
+        let wb: [&BlockQ4K; $R] = std::array::from_fn(|r| &$w[r][b]);
+        let xb: [&BlockQ8K; $C] = std::array::from_fn(|c| &$x[c][b]);
+        let preps: [(__m256i, __m128i); $R] = std::array::from_fn(|r| kq::prep(wb[r]));
+        let (d, d8) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
+        let (dmin, _) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].dmin)), [0f32; C]);
         let (dd, dm) = (_mm256_mul_ps(d, d8), _mm256_mul_ps(dmin, d8));
         // Per output, the mins of sub-blocks 2i, 2i+1 times their sums, lane i (exact).
         let mut mins = [_mm_setzero_si128(); 8];
-        for c in 0..C {
+        for c in 0..$C {
             let bs = bsums32(&xb[c].bsums);
-            for r in 0..R {
+            for r in 0..$R {
                 mins[r * C + c] = _mm_madd_epi16(preps[r].1, bs);
             }
         }
-        let chunk_mins: [__m256i; 4] = if STEP == 8 {
+        let chunk_mins: [__m256i; 4] = if $STEP == 8 {
             let mut total = [_mm256_setzero_si256(); 8];
             for o in 0..8 {
                 total[o] = _mm256_zextsi128_si256(mins[o]);
@@ -91,11 +103,11 @@ fn repack_tile<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K
         } else {
             transpose_8x4(mins)
         };
-        for (j, k0) in (0..QK_K / 32).step_by(STEP).enumerate() {
-            let sumi = kq::sumi(wb, &preps, xb, k0, k0 + STEP);
+        for (j, k0) in (0..QK_K / 32).step_by($STEP).enumerate() {
+            let sumi = $sumi(wb, &preps, xb, k0, k0 + $STEP);
             let mut v = [_mm256_setzero_si256(); 8];
-            for r in 0..R {
-                for c in 0..C {
+            for r in 0..$R {
+                for c in 0..$C {
                     v[r * C + c] = sumi[r][c];
                 }
             }
@@ -104,7 +116,9 @@ fn repack_tile<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K
         }
     }
     unspread(_mm256_sub_ps(acc, acc_min))
+    }};
 }
+use repack_body;
 
 /// The gemv's order (`ggml_gemv_q4_K_8x8_q8_K`): `dot` for every output.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -115,8 +129,23 @@ pub fn tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]
     repack_tile::<8, R, C>(w, x)
 }
 
+/// [`tile`] with the AVX-512 integer core (R even, or a single output).
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn tile512<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+    if R * C == 1 {
+        return [[dot(w[0], x[0]); C]; R];
+    }
+    repack_tile512::<8, R, C>(w, x)
+}
+
 /// The 4-token gemm's order (`ggml_gemm_q4_K_8x8_q8_K`): float terms per 64 elements.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn gemm4_tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
     repack_tile::<2, R, C>(w, x)
+}
+
+/// [`gemm4_tile`] with the AVX-512 integer core (R even).
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn gemm4_tile512<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+    repack_tile512::<2, R, C>(w, x)
 }
