@@ -22,6 +22,8 @@ pub(super) struct Tiles<W: 'static, X: 'static, const R: usize, const C: usize, 
     pub r1: Tile<W, X, R1, 1>,
     pub c1: Tile<W, X, 1, C>,
     pub one: Tile<W, X, 1, 1>,
+    /// Whether the driver prefetches decode tiles (false: `r1` prefetches as it goes).
+    pub prefetch: bool,
 }
 
 /// `out[c * stride + r] = dot(w row r, x row c)` for r < nr, c < nc, by tiles.
@@ -77,7 +79,7 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
         let xs = [xrow(c)];
         let mut r = 0;
         while r + R1 <= nr {
-            if nc == 1 {
+            if nc == 1 && t.prefetch {
                 // Decode: request the next tile's lines together while this one is computed
                 // (see `prefetch_bytes`); the first tile's at the start.
                 if r == 0 {
@@ -105,9 +107,12 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
 /// with shape `(R, C, R1)`.
 macro_rules! tiles_gemm {
     ($ty:ident, $vt:ident, $W:ty, $X:ty, tile: $tile:path, shape: ($R:literal, $C:literal, $R1:literal)) => {{
+        tiles_gemm!($ty, $vt, $W, $X, tile: $tile, shape: ($R, $C, $R1), prefetch: true)
+    }};
+    ($ty:ident, $vt:ident, $W:ty, $X:ty, tile: $tile:path, shape: ($R:literal, $C:literal, $R1:literal), prefetch: $pf:literal) => {{
         fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
             use $tile as t;
-            let tiles: Tiles<$W, $X, $R, $C, $R1> = Tiles { rc: t::<$R, $C>, r1: t::<$R1, 1>, c1: t::<1, $C>, one: t::<1, 1> };
+            let tiles: Tiles<$W, $X, $R, $C, $R1> = Tiles { rc: t::<$R, $C>, r1: t::<$R1, 1>, c1: t::<1, $C>, one: t::<1, 1>, prefetch: $pf };
             $crate::simd::x86::gemm_run(&tiles, (GgmlType::$ty, GgmlType::$vt), n, w, nr, x, nc, out, stride)
         }
         gemm as $crate::kernels::GemmFn
@@ -127,7 +132,7 @@ macro_rules! type_kernels {
             unsafe { $dot(&w, &x) }
         }
         fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
-            let t: Tiles<$W, $X, $R, $C, $R1> = Tiles { rc: $tile::<$R, $C>, r1: $tile::<$R1, 1>, c1: $tile::<1, $C>, one: $tile::<1, 1> };
+            let t: Tiles<$W, $X, $R, $C, $R1> = Tiles { rc: $tile::<$R, $C>, r1: $tile::<$R1, 1>, c1: $tile::<1, $C>, one: $tile::<1, 1>, prefetch: true };
             $crate::simd::x86::gemm_run(&t, (GgmlType::$ty, GgmlType::$vt), n, w, nr, x, nc, out, stride)
         }
         fn dequantize_row(src: &[u8], dst: &mut [f32]) {

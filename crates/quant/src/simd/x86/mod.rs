@@ -135,7 +135,7 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     macro_rules! vnni {
         ($ty:ident, $vt:ident, $W:ty, $X:ty, $tile:path) => {{
             let mut e = *k.get(GgmlType::$ty);
-            e.gemm = tiles_gemm!($ty, $vt, $W, $X, tile: $tile, shape: (8, 4, 8));
+            e.gemm = tiles_gemm!($ty, $vt, $W, $X, tile: $tile, shape: (8, 4, 8), prefetch: false);
             k.set(e);
         }};
     }

@@ -75,6 +75,13 @@ fn add_fifth_bits(u: __m512i, qa: [u8; 4], qb: [u8; 4]) -> __m512i {
     _mm512_mask_add_epi8(u, _cvtu64_mask64(k), u, _mm512_set1_epi8(16))
 }
 
+/// A prefetch hint for the line holding `p` (any address: a prefetch never faults).
+#[inline]
+fn prefetch_line(p: *const u8) {
+    // SAFETY: a prefetch has no architectural effect and cannot fault, whatever the address.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
+}
+
 /// ggml's `hsum_float_8` of each half of a two-output accumulator.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
@@ -126,7 +133,16 @@ macro_rules! vnni_type0 {
                 // summs[i] lane h * 4 + c: row 2i + h, token c (m * s, added after hsum).
                 let mut summs = [_mm256_setzero_ps(); R];
                 let mut summs_last = [0f32; C];
+                // Decode: the next tile's rows follow this one's (a chunk's rows are
+                // contiguous); request its lines block by block as this tile reads its own,
+                // which keeps the memory requests spread out (see `util::prefetch_bytes`).
+                let ahead = R * nb * std::mem::size_of::<$W>();
                 for b in 0..nb {
+                    if C == 1 {
+                        for r in 0..R {
+                            prefetch_line((&w[r][b] as *const $W as *const u8).wrapping_add(ahead));
+                        }
+                    }
                     let mut y = [_mm512_setzero_si512(); C];
                     let mut st = [_mm512_setzero_si512(); C];
                     let mut dy = [_mm512_setzero_ps(); C];
