@@ -19,6 +19,7 @@
 //! activation column of a tile.
 
 use super::util::*;
+use super::vnni::join_i as join512;
 use crate::blocks::*;
 use std::arch::x86_64::*;
 
@@ -177,13 +178,6 @@ macro_rules! kquant {
             }
         }
     };
-}
-
-/// Two 256-bit halves as one register: `lo` in lanes 0..8, `hi` in lanes 8..16.
-#[inline]
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn join512(lo: __m256i, hi: __m256i) -> __m512i {
-    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
 /// Four f32 lanes summed as ggml's SSE3 tail does: `(a0 + a2) + (a1 + a3)`.

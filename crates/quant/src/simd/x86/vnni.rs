@@ -39,7 +39,7 @@ fn head<B: bytemuck::Pod>(b: &B) -> (f32, f32) {
 /// Two 256-bit halves as one register: `lo` in lanes 0..8, `hi` in lanes 8..16.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn join_i(lo: __m256i, hi: __m256i) -> __m512i {
+pub(super) fn join_i(lo: __m256i, hi: __m256i) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
