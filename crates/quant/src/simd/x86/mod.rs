@@ -17,7 +17,7 @@
 //! - `util`: shared unpacking helpers;
 //! - `vnni`: AVX-512 VNNI tiles for the type-0 formats, and (in `kquants`/`lanes`/`q4_k`, the
 //!   `*512`/`sumi_pairs` functions) the K-quants' batched integer core on paired rows, installed
-//!   on top of the AVX2 table by [`install_vnni`] for the `avx512` level; bit-identical to AVX2.
+//!   on top of the AVX2 table by `install_vnni` for the `avx512` level; bit-identical to AVX2.
 //!
 //! Tile shapes `(R, C, R1)` below: R weight rows x C activation columns for batches, R1 rows
 //! for a single column (decode). Q4_0 (like the batched orders in `lanes`) keeps one float
