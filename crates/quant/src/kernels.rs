@@ -23,6 +23,24 @@ pub type DequantizeFn = fn(src: &[u8], dst: &mut [f32]);
 /// Quantizes one row of activations; `src.len()` is the element count.
 pub type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
 
+/// Every weight type with a dot product (`vec_dot` and `gemm` against its `vec_dot_type`):
+/// F32 first, then the others in [`GgmlType::ALL`]'s order.
+pub const DOT_TYPES: [GgmlType; 13] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
 /// Which instruction set a kernel table uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {

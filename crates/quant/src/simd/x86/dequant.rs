@@ -91,8 +91,7 @@ pub fn dequantize_row_q5_0(x: &[BlockQ5_0], y: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dequantize_row_q5_1(x: &[BlockQ5_1], y: &mut [f32]) {
     type0_blocks(x, y, |b| b.d.to_bits(), |b| b.m.to_bits(), |b, d, m, o| {
-        let hi = _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10));
-        emit32(o, _mm256_or_si256(nibbles(&b.qs), hi), d, m, Op::MulAdd)
+        emit32(o, five_bits(&b.qs, b.qh), d, m, Op::MulAdd)
     });
 }
 

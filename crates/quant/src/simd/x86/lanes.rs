@@ -114,11 +114,10 @@ tiled!(q4_k, BlockQ4K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q5_k, BlockQ5K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q6_k, BlockQ6K, has_min: false, dmin: |b| 0.0);
 
-/// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows. With
-/// `wide` (the AVX-512 tiles, which pair rows), groups of 8+ tokens also go by 2x4 tiles.
+/// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows. Without
+/// `c8` (the AVX-512 tiles, which pair rows), groups of 8+ tokens also go by 2x4 tiles.
 pub(super) struct LaneTiles<W: 'static> {
-    pub wide: bool,
-    pub c8: Tile<W, BlockQ8K, 1, 8>,
+    pub c8: Option<Tile<W, BlockQ8K, 1, 8>>,
     pub c4: Tile<W, BlockQ8K, 2, 4>,
     pub c4_1: Tile<W, BlockQ8K, 1, 4>,
     pub c2: Tile<W, BlockQ8K, 4, 2>,
@@ -189,8 +188,8 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
     let mut c = 0;
     while c < nc {
         let left = nc - c;
-        if left >= 8 && !t.wide {
-            cols(t.c8, t.c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
+        if let (Some(c8), true) = (t.c8, left >= 8) {
+            cols(c8, c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
             c += 8;
         } else if left >= 4 {
             cols(t.c4, t.c4_1, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);

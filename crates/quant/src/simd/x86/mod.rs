@@ -51,6 +51,28 @@ use gemm::{run as gemm_run, tiles_gemm, type_kernels, Tiles};
 use gguf::GgmlType;
 use half::{bf16, f16};
 
+/// A [`GemmFn`] running [`lanes::run`] with the tiles `pairs::<R, C>` for R >= 2 rows and
+/// `single::<1, C>` for single rows; with `eight`, groups of 8 tokens go by `single::<1, 8>`.
+macro_rules! lanes_gemm {
+    ($ty:ident, $W:ty, pairs: $pairs:path, single: $single:path, eight: $eight:literal) => {{
+        fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+            use $pairs as p;
+            use $single as s;
+            let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
+                c8: if $eight { Some(s::<1, 8>) } else { None },
+                c4: p::<2, 4>,
+                c4_1: s::<1, 4>,
+                c2: p::<4, 2>,
+                c2_1: s::<1, 2>,
+                c1: p::<8, 1>,
+                c1_1: s::<1, 1>,
+            };
+            lanes::run(&tiles, GgmlType::$ty, n, w, nr, x, nc, out, stride)
+        }
+        gemm as GemmFn
+    }};
+}
+
 /// Replaces the entries of `k` that have AVX2 kernels.
 ///
 /// Must only be called once AVX2, FMA and F16C are known to be present: the installed
@@ -72,36 +94,17 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(BF16, BF16, bf16, bf16, dot: float::bf16_dot::dot, tile: bf16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_bf16));
 
     // llama.cpp's batched K-quant orders (see `lanes`).
-    macro_rules! lanes_gemm {
-        ($ty:ident, $W:ty, $tile:path) => {{
-            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
-                use $tile as t;
-                let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
-                    wide: false,
-                    c8: t::<1, 8>,
-                    c4: t::<2, 4>,
-                    c4_1: t::<1, 4>,
-                    c2: t::<4, 2>,
-                    c2_1: t::<1, 2>,
-                    c1: t::<8, 1>,
-                    c1_1: t::<1, 1>,
-                };
-                lanes::run(&tiles, GgmlType::$ty, n, w, nr, x, nc, out, stride)
-            }
-            gemm as GemmFn
-        }};
-    }
     let tiled = |t: GemmFn| BatchKernels { tiled: Some(t), ..Default::default() };
-    k.set_batch(GgmlType::Q2_K, tiled(lanes_gemm!(Q2_K, BlockQ2K, lanes::q2_k::tile)));
-    k.set_batch(GgmlType::Q3_K, tiled(lanes_gemm!(Q3_K, BlockQ3K, lanes::q3_k::tile)));
-    k.set_batch(GgmlType::Q5_K, tiled(lanes_gemm!(Q5_K, BlockQ5K, lanes::q5_k::tile)));
-    k.set_batch(GgmlType::Q6_K, tiled(lanes_gemm!(Q6_K, BlockQ6K, lanes::q6_k::tile)));
+    k.set_batch(GgmlType::Q2_K, tiled(lanes_gemm!(Q2_K, BlockQ2K, pairs: lanes::q2_k::tile, single: lanes::q2_k::tile, eight: true)));
+    k.set_batch(GgmlType::Q3_K, tiled(lanes_gemm!(Q3_K, BlockQ3K, pairs: lanes::q3_k::tile, single: lanes::q3_k::tile, eight: true)));
+    k.set_batch(GgmlType::Q5_K, tiled(lanes_gemm!(Q5_K, BlockQ5K, pairs: lanes::q5_k::tile, single: lanes::q5_k::tile, eight: true)));
+    k.set_batch(GgmlType::Q6_K, tiled(lanes_gemm!(Q6_K, BlockQ6K, pairs: lanes::q6_k::tile, single: lanes::q6_k::tile, eight: true)));
     k.set_batch(
         GgmlType::Q4_K,
         BatchKernels {
-            tiled: Some(lanes_gemm!(Q4_K, BlockQ4K, lanes::q4_k::tile)),
-            repack_gemm: Some(lanes_gemm!(Q4_K, BlockQ4K, q4_k::gemm4_tile)),
-            repack_gemv: Some(lanes_gemm!(Q4_K, BlockQ4K, q4_k::tile)),
+            tiled: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: lanes::q4_k::tile, single: lanes::q4_k::tile, eight: true)),
+            repack_gemm: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile, single: q4_k::gemm4_tile, eight: true)),
+            repack_gemv: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile, single: q4_k::tile, eight: true)),
             ..Default::default()
         },
     );
@@ -143,59 +146,28 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
         }};
     }
     vnni!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, vnni::q4_1::tile);
-    // The tiled K-quant order with its integer core on paired rows (`kquants::*::sumi_pairs`).
-    macro_rules! lanes_vnni {
-        ($ty:ident, $W:ty, $m:ident) => {{
-            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
-                use lanes::$m as t;
-                let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
-                    wide: true,
-                    c8: t::tile::<1, 8>,
-                    c4: t::tile512::<2, 4>,
-                    c4_1: t::tile::<1, 4>,
-                    c2: t::tile512::<4, 2>,
-                    c2_1: t::tile::<1, 2>,
-                    c1: t::tile512::<8, 1>,
-                    c1_1: t::tile::<1, 1>,
-                };
-                lanes::run(&tiles, GgmlType::$ty, n, w, nr, x, nc, out, stride)
-            }
-            let mut b = k.batch(GgmlType::$ty);
-            b.tiled = Some(gemm as GemmFn);
-            k.set_batch(GgmlType::$ty, b);
-        }};
-    }
-    // Repacked Q4_K: its gemm and gemv orders, on paired rows likewise.
-    macro_rules! repack_vnni {
-        ($f:ident, $f1:ident) => {{
-            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
-                let tiles: lanes::LaneTiles<BlockQ4K> = lanes::LaneTiles {
-                    wide: true,
-                    c8: q4_k::$f1::<1, 8>,
-                    c4: q4_k::$f::<2, 4>,
-                    c4_1: q4_k::$f1::<1, 4>,
-                    c2: q4_k::$f::<4, 2>,
-                    c2_1: q4_k::$f1::<1, 2>,
-                    c1: q4_k::$f::<8, 1>,
-                    c1_1: q4_k::$f1::<1, 1>,
-                };
-                lanes::run(&tiles, GgmlType::Q4_K, n, w, nr, x, nc, out, stride)
-            }
-            gemm as GemmFn
-        }};
-    }
-    let mut b = k.batch(GgmlType::Q4_K);
-    b.repack_gemm = Some(repack_vnni!(gemm4_tile512, gemm4_tile));
-    b.repack_gemv = Some(repack_vnni!(tile512, tile));
-    k.set_batch(GgmlType::Q4_K, b);
-    lanes_vnni!(Q2_K, BlockQ2K, q2_k);
-    lanes_vnni!(Q3_K, BlockQ3K, q3_k);
-    lanes_vnni!(Q4_K, BlockQ4K, q4_k);
-    lanes_vnni!(Q5_K, BlockQ5K, q5_k);
-    lanes_vnni!(Q6_K, BlockQ6K, q6_k);
     vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, vnni::q5_0::tile);
     vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, vnni::q5_1::tile);
     vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, vnni::q8_0::tile);
+
+    // The K-quants' batched orders with their integer core on paired rows
+    // (`kquants::*::sumi_pairs`); single rows keep the AVX2 tiles.
+    macro_rules! tiled {
+        ($ty:ident, $W:ty, $m:ident) => {{
+            let mut b = k.batch(GgmlType::$ty);
+            b.tiled = Some(lanes_gemm!($ty, $W, pairs: lanes::$m::tile512, single: lanes::$m::tile, eight: false));
+            k.set_batch(GgmlType::$ty, b);
+        }};
+    }
+    tiled!(Q2_K, BlockQ2K, q2_k);
+    tiled!(Q3_K, BlockQ3K, q3_k);
+    tiled!(Q4_K, BlockQ4K, q4_k);
+    tiled!(Q5_K, BlockQ5K, q5_k);
+    tiled!(Q6_K, BlockQ6K, q6_k);
+    let mut b = k.batch(GgmlType::Q4_K);
+    b.repack_gemm = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile512, single: q4_k::gemm4_tile, eight: false));
+    b.repack_gemv = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile512, single: q4_k::tile, eight: false));
+    k.set_batch(GgmlType::Q4_K, b);
 }
 
 /// Views `dst` as blocks of `T`, through an aligned copy when it is misaligned for `T`.

@@ -27,17 +27,6 @@ macro_rules! type0 {
                 $decode
             }
 
-            /// The first two f16 of a block, as f32 lanes 0 and 1: `d`, then `m` (weights) or
-            /// `s` (Q8_1); for the other types lane 1 is whatever bytes follow `d`, unused.
-            /// One 4-byte load into a zeroed register: converting a lone f16 scale instead
-            /// (`vpinsrw` into a live register) chains each block to the previous block's FMA.
-            #[inline]
-            #[target_feature(enable = "avx2,fma,f16c")]
-            fn head<B: bytemuck::Pod>(b: &B) -> __m128 {
-                let h = &bytemuck::bytes_of(b)[..4];
-                _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([h[0], h[1], h[2], h[3]])))
-            }
-
             /// R weight rows x C activation rows; each output in `dot`'s exact order.
             #[target_feature(enable = "avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[$X]; C]) -> [[f32; C]; R] {
@@ -57,7 +46,7 @@ macro_rules! type0 {
                     for c in 0..C {
                         let y = &x[c][b];
                         qy[c] = ld_i8(&y.qs, 0);
-                        let h = head(y);
+                        let h = head_f16x2(y);
                         dy[c] = _mm_cvtss_f32(h);
                         if $has_min {
                             sy[c] = _mm_cvtss_f32(_mm_movehdup_ps(h));
@@ -66,7 +55,7 @@ macro_rules! type0 {
                     for r in 0..R {
                         let wb = &w[r][b];
                         let qx = decode(wb);
-                        let h = head(wb);
+                        let h = head_f16x2(wb);
                         let dx = _mm_cvtss_f32(h);
                         let mx = _mm_cvtss_f32(_mm_movehdup_ps(h));
                         for c in 0..C {
@@ -99,10 +88,7 @@ type0!(q4_1, BlockQ4_1, BlockQ8_1, signed: false, min: true,
     decode: |b| nibbles(&b.qs));
 
 type0!(q5_1, BlockQ5_1, BlockQ8_1, signed: false, min: true,
-    decode: |b| {
-        let hi = _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10));
-        _mm256_or_si256(nibbles(&b.qs), hi)
-    });
+    decode: |b| five_bits(&b.qs, b.qh));
 
 type0!(q5_0, BlockQ5_0, BlockQ8_0, signed: true, min: false,
     decode: |b| {

@@ -126,6 +126,25 @@ pub fn nibbles(qs: &[u8; 16]) -> __m256i {
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(t), t), _mm256_set1_epi8(0x0F))
 }
 
+/// The 32 five-bit codes of a Q5_0/Q5_1 block as bytes in 0..32: the nibbles of `qs` (as
+/// [`nibbles`] lays them out) plus 16 where the element's bit of `qh` is set.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn five_bits(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
+    _mm256_or_si256(nibbles(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)))
+}
+
+/// The first two f16 of a block, as f32 lanes 0 and 1: `d`, then `m` (weights) or `s` (Q8_1);
+/// for the other types lane 1 is whatever bytes follow `d`, unused. One 4-byte load into a
+/// zeroed register: converting a lone f16 scale instead (`vpinsrw` into a live register)
+/// chains each block to the previous block's FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn head_f16x2<B: bytemuck::Pod>(b: &B) -> __m128 {
+    let h = &bytemuck::bytes_of(b)[..4];
+    _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([h[0], h[1], h[2], h[3]])))
+}
+
 /// 0xFF in byte j where bit j of the little-endian `qh` is set (ggml's `bytes_from_bits_32`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -27,12 +27,12 @@ use super::util::*;
 use crate::blocks::*;
 use std::arch::x86_64::*;
 
-/// The first two f16 of a block as f32: `d`, then `m`/`s` (or the bytes after `d`, unused).
+/// The first two f16 of a block as f32 ([`head_f16x2`]): `d`, then `m`/`s` (or the bytes
+/// after `d`, unused).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn head<B: bytemuck::Pod>(b: &B) -> (f32, f32) {
-    let h = &bytemuck::bytes_of(b)[..4];
-    let v = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([h[0], h[1], h[2], h[3]])));
+    let v = head_f16x2(b);
     (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
 }
 
@@ -211,12 +211,12 @@ vnni_type0!(q4_1, BlockQ4_1, BlockQ8_1, offset: 0, min: true,
     decode2: |a, b| nibbles_pair(&a.qs, &b.qs));
 
 vnni_type0!(q5_1, BlockQ5_1, BlockQ8_1, offset: 0, min: true,
-    decode: |b| _mm256_or_si256(nibbles(&b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10))),
+    decode: |b| five_bits(&b.qs, b.qh),
     decode2: |a, b| add_fifth_bits(nibbles_pair(&a.qs, &b.qs), a.qh, b.qh));
 
 // Q5_0's stored bits are q + 16 already: the nibble plus the fifth bit.
 vnni_type0!(q5_0, BlockQ5_0, BlockQ8_0, offset: 16, min: false,
-    decode: |b| _mm256_or_si256(nibbles(&b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10))),
+    decode: |b| five_bits(&b.qs, b.qh),
     decode2: |a, b| add_fifth_bits(nibbles_pair(&a.qs, &b.qs), a.qh, b.qh));
 
 // Q8_0: flipping the sign bit gives q + 128 as an unsigned byte.
