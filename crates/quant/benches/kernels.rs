@@ -21,21 +21,7 @@ use std::time::Duration;
 const N: usize = 4096;
 const ROWS: usize = 64;
 
-const WEIGHTS: [GgmlType; 13] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const WEIGHTS: [GgmlType; 13] = quant::kernels::DOT_TYPES;
 
 fn values(seed: usize, n: usize) -> Vec<f32> {
     (0..n).map(|i| ((i * 7919 + seed * 104_729) as f32 * 0.001).sin() * (1.0 + (i % 13) as f32 * 0.1)).collect()

@@ -1,11 +1,11 @@
 //! llama.cpp's batched orders (`quant::matmul::BatchKernels`: tinyBLAS, the tiled K-quant
-//! kernel, the repacked gemm/gemv) on AVX2 against the scalar definitions of the same orders:
-//! every output bit-identical, for any batch shape and output stride.
+//! kernel, the repacked gemm/gemv) on the x86 levels against the scalar definitions of the
+//! same orders: every output bit-identical, for any batch shape and output stride.
 //!
 //! The AVX-512 table (its K-quant batched orders run their integer core on paired rows) is
 //! held to the same checks.
 //!
-//! Skipped, with a note, on CPUs without AVX2+FMA+F16C (AVX-512 VNNI for its tests).
+//! A level the CPU lacks is skipped, with a note.
 
 use gguf::GgmlType;
 use proptest::prelude::*;
@@ -13,37 +13,20 @@ use quant::kernels::{kernels_for, scalar, GemmFn, Kernels, Level};
 use quant::matmul::BatchKernels;
 use quant::reference as r;
 
-fn avx2() -> Option<Kernels> {
-    let k = kernels_for(Level::Avx2);
-    if k.is_none() {
-        eprintln!("note: this CPU lacks AVX2+FMA+F16C; batched AVX2 kernel tests skipped");
+/// The x86 tables this CPU has: AVX2, and AVX-512 (its K-quant batched orders run their integer
+/// core on paired rows), each with a note when missing.
+fn tables() -> Vec<Kernels> {
+    let mut v = Vec::new();
+    for (level, needs) in [(Level::Avx2, "AVX2+FMA+F16C"), (Level::Avx512, "AVX-512 F/DQ/BW/VL/VNNI")] {
+        match kernels_for(level) {
+            Some(k) => v.push(k),
+            None => eprintln!("note: this CPU lacks {needs}; batched {} kernel tests skipped", level.name()),
+        }
     }
-    k
+    v
 }
 
-fn avx512() -> Option<Kernels> {
-    let k = kernels_for(Level::Avx512);
-    if k.is_none() {
-        eprintln!("note: this CPU lacks AVX-512 F/DQ/BW/VL/VNNI; batched AVX-512 kernel tests skipped");
-    }
-    k
-}
-
-const TYPES: [GgmlType; 13] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const TYPES: [GgmlType; 13] = quant::kernels::DOT_TYPES;
 
 /// A deterministic row of roughly normal values; some seeds give all-zero stretches, exact
 /// halves (rounding ties), tiny magnitudes or rare large outliers.
@@ -71,7 +54,7 @@ fn orders(b: BatchKernels) -> [(&'static str, Option<GemmFn>); 4] {
     [("tinyblas", b.tinyblas), ("tiled", b.tiled), ("repack_gemm", b.repack_gemm), ("repack_gemv", b.repack_gemv)]
 }
 
-/// Every batched order of `ty` on AVX2 against the scalar one, for `nr` rows x `nc` tokens.
+/// Every batched order of `ty` on table `k` against the scalar one, for `nr` rows x `nc` tokens.
 fn check(k: &Kernels, ty: GgmlType, n: usize, nr: usize, nc: usize, seed: u64) -> Result<(), TestCaseError> {
     let s = scalar();
     let vt = k.get(ty).vec_dot_type;
@@ -114,51 +97,37 @@ proptest! {
 
     #[test]
     fn batched_orders_are_bit_identical_to_scalar(seed in any::<u64>(), ti in 0..TYPES.len(), li in 0..5usize, nr in 1..=19usize, nc in 1..=19usize) {
-        let Some(k) = avx2() else { return Ok(()) };
         let ty = TYPES[ti];
         let ls = lengths(ty);
-        check(&k, ty, ls[li % ls.len()], nr, nc, seed)?;
-    }
-
-    #[test]
-    fn avx512_batched_orders_are_bit_identical_to_scalar(seed in any::<u64>(), ti in 0..TYPES.len(), li in 0..5usize, nr in 1..=19usize, nc in 1..=19usize) {
-        let Some(k) = avx512() else { return Ok(()) };
-        let ty = TYPES[ti];
-        let ls = lengths(ty);
-        check(&k, ty, ls[li % ls.len()], nr, nc, seed)?;
-    }
-}
-
-#[test]
-fn avx512_large_batches_match() {
-    let Some(k) = avx512() else { return };
-    for ty in TYPES {
-        let n = if ty.block_size() == 256 { 1024 } else { 512 };
-        check(&k, ty, n, 24, 33, 7).unwrap();
-        check(&k, ty, n, 13, 16, 8).unwrap();
-        check(&k, ty, n, 64, 1, 9).unwrap();
+        for k in tables() {
+            check(&k, ty, ls[li % ls.len()], nr, nc, seed)?;
+        }
     }
 }
 
 #[test]
 fn large_batches_match() {
-    let Some(k) = avx2() else { return };
-    for ty in TYPES {
-        let n = if ty.block_size() == 256 { 1024 } else { 512 };
-        check(&k, ty, n, 24, 33, 7).unwrap();
-        check(&k, ty, n, 13, 16, 8).unwrap();
+    for k in tables() {
+        for ty in TYPES {
+            let n = if ty.block_size() == 256 { 1024 } else { 512 };
+            check(&k, ty, n, 24, 33, 7).unwrap();
+            check(&k, ty, n, 13, 16, 8).unwrap();
+            check(&k, ty, n, 64, 1, 9).unwrap();
+        }
     }
 }
 
 #[test]
 fn both_levels_have_the_same_batched_orders() {
-    let Some(k) = avx2() else { return };
     let s = scalar();
-    for ty in TYPES {
-        for ((name, fast), (_, slow)) in orders(k.batch(ty)).into_iter().zip(orders(s.batch(ty))) {
-            assert_eq!(fast.is_some(), slow.is_some(), "{ty} {name}");
-            if let (Some(f), Some(g)) = (fast, slow) {
-                assert!(!std::ptr::fn_addr_eq(f, g), "{ty} {name}: the AVX2 table still has the scalar kernel");
+    for k in tables() {
+        let level = k.level.name();
+        for ty in TYPES {
+            for ((name, fast), (_, slow)) in orders(k.batch(ty)).into_iter().zip(orders(s.batch(ty))) {
+                assert_eq!(fast.is_some(), slow.is_some(), "{level} {ty} {name}");
+                if let (Some(f), Some(g)) = (fast, slow) {
+                    assert!(!std::ptr::fn_addr_eq(f, g), "{ty} {name}: the {level} table still has the scalar kernel");
+                }
             }
         }
     }

@@ -5,38 +5,17 @@
 use gguf::{GgmlType, GgufFile};
 use std::path::PathBuf;
 
-/// Block types the engine loads weights of, with their fixture file stem.
-pub const WEIGHT_TYPES: [GgmlType; 12] = [
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
-
-/// Every weight type with a dot product: F32 and the [`WEIGHT_TYPES`].
-pub const DOT_TYPES: [GgmlType; 13] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+/// Block types the engine loads weights of, with their fixture file stem: the types with a
+/// dot product but F32.
+pub const WEIGHT_TYPES: [GgmlType; 12] = {
+    let mut t = [GgmlType::F32; 12];
+    let mut i = 0;
+    while i < 12 {
+        t[i] = quant::kernels::DOT_TYPES[i + 1];
+        i += 1;
+    }
+    t
+};
 
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/fixtures/quant"))

@@ -41,7 +41,7 @@ fn tables() -> Vec<(&'static str, Kernels)> {
     v
 }
 
-const WEIGHTS: [GgmlType; 13] = util::DOT_TYPES;
+const WEIGHTS: [GgmlType; 13] = quant::kernels::DOT_TYPES;
 
 /// Types whose NEON vec_dot follows the scalar level's float order bit for bit.
 const EXACT_VS_SCALAR: [GgmlType; 12] = [

@@ -40,21 +40,7 @@ fn avx512() -> Option<Kernels> {
 const VNNI_TYPES: [GgmlType; 4] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
 
 /// Weight types (every type with a dot product).
-const WEIGHTS: [GgmlType; 13] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const WEIGHTS: [GgmlType; 13] = quant::kernels::DOT_TYPES;
 
 /// Types whose scalar kernels already compute ggml's x86 float order (so must agree bitwise).
 const EXACT_VS_SCALAR: [GgmlType; 12] = [
