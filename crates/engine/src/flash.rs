@@ -98,10 +98,10 @@ impl Plan {
     }
 
     /// Per thread: rotated queries, scores, block accumulators (rows × head_dim each for the
-    /// first and last, rows × BLOCK for scores), block and running (m, l) per row, one K and
-    /// one V row converted to f32.
+    /// first and last, rows × BLOCK for scores), block and running (m, l) per row, eight K
+    /// rows and a block of V rows converted to f32.
     fn per_thread(&self) -> usize {
-        self.rows * (2 * self.head_dim + BLOCK + 4) + 2 * self.head_dim
+        self.rows * (2 * self.head_dim + BLOCK + 4) + (8 + BLOCK) * self.head_dim
     }
 
     /// One block-schedule partial: acc_b then (m_b, l_b) for each row.
@@ -130,8 +130,9 @@ struct Work<'a> {
     ml: &'a mut [f32],
     /// Running (m, l) per row.
     run: &'a mut [f32],
-    kbuf: &'a mut [f32],
-    vbuf: &'a mut [f32],
+    /// Eight keys, then a block of values, as f32 rows.
+    k8: &'a mut [f32],
+    vblk: &'a mut [f32],
 }
 
 impl<'a> Work<'a> {
@@ -142,8 +143,8 @@ impl<'a> Work<'a> {
         let (accb, rest) = rest.split_at_mut(r * hd);
         let (ml, rest) = rest.split_at_mut(2 * r);
         let (run, rest) = rest.split_at_mut(2 * r);
-        let (kbuf, vbuf) = rest.split_at_mut(hd);
-        Work { qr, sc, accb, ml, run, kbuf, vbuf: &mut vbuf[..hd] }
+        let (k8, vblk) = rest.split_at_mut(8 * hd);
+        Work { qr, sc, accb, ml, run, k8, vblk: &mut vblk[..BLOCK * hd] }
     }
 }
 
@@ -169,18 +170,14 @@ impl<'a> Ctx<'a> {
         (self.lo(p).max(b * BLOCK), p.min(b * BLOCK + BLOCK - 1))
     }
 
+    /// The f32 values of a cached K (`is_k`) or V row into `dst`.
     #[inline(always)]
-    fn row<'b, K: Kern>(&self, ty: KvType, bytes: &[u8], f32_row: impl FnOnce() -> &'b [f32], buf: &'b mut [f32]) -> &'b [f32] {
+    fn load_row<K: Kern>(&self, is_k: bool, pos: usize, g: usize, dst: &mut [f32]) {
+        let ty = if is_k { self.kv.type_k } else { self.kv.type_v };
         match ty {
-            KvType::F32 => f32_row(),
-            KvType::F16 => {
-                K::f16_row(bytes, buf);
-                buf
-            }
-            KvType::Q8_0 => {
-                (self.dequant)(bytes, buf);
-                buf
-            }
+            KvType::F32 => dst.copy_from_slice(if is_k { self.kv.k_f32(pos, g) } else { self.kv.v_f32(pos, g) }),
+            KvType::F16 => K::f16_row(if is_k { self.kv.k_bytes(pos, g) } else { self.kv.v_bytes(pos, g) }, dst),
+            KvType::Q8_0 => (self.dequant)(if is_k { self.kv.k_bytes(pos, g) } else { self.kv.v_bytes(pos, g) }, dst),
         }
     }
 }
@@ -210,44 +207,53 @@ fn load_q(c: &Ctx, g: usize, t0: usize, t1: usize, qr: &mut [f32]) {
 fn block<K: Kern>(c: &Ctx, g: usize, b: usize, t0: usize, t1: usize, w: &mut Work, ml: &mut [f32], accb: &mut [f32]) {
     let (hd, gs, b0) = (c.s.head_dim, c.group, b * BLOCK);
     let (jmin, jmax) = (c.range(t0, b).0, c.range(t1 - 1, b).1);
-    for j in jmin..=jmax {
-        let ty = c.kv.type_k;
-        let k = c.row::<K>(ty, if ty == KvType::F32 { &[] } else { c.kv.k_bytes(j, g) }, || c.kv.k_f32(j, g), w.kbuf);
+    // Scores, eight keys at a time (converted once for all rows); a row's scores outside its
+    // range are computed for nothing and never read.
+    let mut j0 = jmin;
+    while j0 <= jmax {
+        let nk = (jmax + 1 - j0).min(8);
+        for i in 0..8 {
+            let dst = &mut w.k8[i * hd..(i + 1) * hd];
+            if i < nk {
+                c.load_row::<K>(true, j0 + i, g, dst);
+            } else {
+                dst.fill(0.0);
+            }
+        }
         for t in t0..t1 {
             let (a, e) = c.range(t, b);
-            if j < a || j > e {
+            if j0 + nk <= a || j0 > e {
                 continue;
             }
             for r in (t - t0) * gs..(t - t0 + 1) * gs {
-                w.sc[r * BLOCK + j - b0] = K::dot(&w.qr[r * hd..(r + 1) * hd], k) * c.s.scale;
+                let s8 = K::dot8(&w.qr[r * hd..(r + 1) * hd], w.k8);
+                for (i, &x) in s8.iter().enumerate().take(nk) {
+                    w.sc[r * BLOCK + j0 + i - b0] = x * c.s.scale;
+                }
             }
         }
+        j0 += 8;
+    }
+    for j in jmin..=jmax {
+        c.load_row::<K>(false, j, g, &mut w.vblk[(j - jmin) * hd..(j - jmin + 1) * hd]);
     }
     for t in t0..t1 {
         let (a, e) = c.range(t, b);
-        for r in (t - t0) * gs..(t - t0 + 1) * gs {
-            if a > e {
+        let rows = (t - t0) * gs..(t - t0 + 1) * gs;
+        if a > e {
+            for r in rows {
                 (ml[2 * r], ml[2 * r + 1]) = (f32::NEG_INFINITY, 0.0);
-                continue;
             }
+            continue;
+        }
+        for r in rows.clone() {
             let row = &mut w.sc[r * BLOCK + a - b0..r * BLOCK + e - b0 + 1];
             let m = row.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
             (ml[2 * r], ml[2 * r + 1]) = (m, K::exp_sum(row, m));
-            accb[r * hd..(r + 1) * hd].fill(0.0);
         }
-    }
-    for j in jmin..=jmax {
-        let ty = c.kv.type_v;
-        let v = c.row::<K>(ty, if ty == KvType::F32 { &[] } else { c.kv.v_bytes(j, g) }, || c.kv.v_f32(j, g), w.vbuf);
-        for t in t0..t1 {
-            let (a, e) = c.range(t, b);
-            if j < a || j > e {
-                continue;
-            }
-            for r in (t - t0) * gs..(t - t0 + 1) * gs {
-                K::axpy(&mut accb[r * hd..(r + 1) * hd], v, w.sc[r * BLOCK + j - b0]);
-            }
-        }
+        // The token's rows share the range: one pass over its V rows for all of them.
+        let v = &w.vblk[(a - jmin) * hd..(e - jmin + 1) * hd];
+        K::pv(&mut accb[rows.start * hd..rows.end * hd], hd, &w.sc[rows.start * BLOCK + a - b0..], BLOCK, e - a + 1, v);
     }
 }
 

@@ -1,7 +1,10 @@
-//! Perplexity on tests/data/text/gpl-3.txt within 0.5% of llama.cpp's. CI scores the first
-//! 2 chunks against llama.cpp's own 2-chunk figure (golden-extra/perplexity-2chunks.json);
-//! the full 14-chunk run is recorded in BENCHMARKS.md. With the default F16 cache and flash
-//! attention (whose rounding is not llama.cpp's `-fa off`) the same 0.5% bound is the criterion.
+//! Perplexity on tests/data/text/gpl-3.txt within 0.5% of llama.cpp's. With the F32 cache
+//! (llama.cpp's reference settings) CI scores the first 2 chunks against llama.cpp's own 2-chunk
+//! figure (golden-extra/perplexity-2chunks.json). With the default F16 cache and flash
+//! attention, whose rounding is not llama.cpp's `-fa off`, the same 0.5% bound is the criterion,
+//! over all 14 chunks against golden/perplexity.json: an F16 cache turns any change of rounding
+//! into f16-ulp flips of cached values, which move a 2-chunk figure by up to ±0.4% (BENCHMARKS.md),
+//! so only the full text measures the cache type's cost rather than that noise.
 
 mod common;
 
@@ -16,8 +19,9 @@ fn check(file: &str) {
 }
 
 fn check_with(file: &str, cache: KvType, flash_attn: FlashAttn) {
-    let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data("golden-extra/perplexity-2chunks.json")).unwrap()).unwrap();
+    let chunks = if cache == KvType::F32 { Some(2) } else { None };
+    let golden = if chunks.is_some() { "golden-extra/perplexity-2chunks.json" } else { "golden/perplexity.json" };
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data(golden)).unwrap()).unwrap();
     let want = reference["results"][file]["ppl"].as_f64().unwrap();
     let model = Model::load(&real_model(file)).unwrap();
     let tok = tokenizer::Tokenizer::from_gguf(&model.file).unwrap();
@@ -26,10 +30,10 @@ fn check_with(file: &str, cache: KvType, flash_attn: FlashAttn) {
     let bos = if tok.add_bos() { tok.bos_id() } else { None };
     let opts = StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, cache_type_k: cache, cache_type_v: cache, flash_attn, ..Default::default() };
     let mut st = model.new_state(opts).unwrap();
-    let r = perplexity(&model, &mut st, &tokens, 512, bos, Some(2), &mut |_, _, _| {}).unwrap();
+    let r = perplexity(&model, &mut st, &tokens, 512, bos, chunks, &mut |_, _, _| {}).unwrap();
     let rel = (r.ppl - want).abs() / want;
     eprintln!("{file} ({cache:?} cache, flash {flash_attn:?}): PPL {:.4} +/- {:.5}, llama.cpp {want}, relative difference {rel:.2e}", r.ppl, r.stderr);
-    assert_eq!(r.chunks, 2);
+    assert_eq!(r.chunks as u64, reference["results"][file]["chunks"].as_u64().unwrap_or(2));
     assert!(rel < 0.005, "{file}: PPL {:.4} vs llama.cpp {want}", r.ppl);
 }
 
@@ -41,6 +45,16 @@ fn smollm2_perplexity_matches_llama_cpp() {
 #[test]
 fn smollm2_perplexity_with_f16_cache_and_flash_attention() {
     check_with("SmolLM2-135M-Instruct.Q4_1.gguf", KvType::F16, FlashAttn::On);
+}
+
+#[test]
+fn qwen2_5_perplexity_with_f16_cache_and_flash_attention() {
+    check_with("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", KvType::F16, FlashAttn::On);
+}
+
+#[test]
+fn gemma3_perplexity_with_f16_cache_and_flash_attention() {
+    check_with("gemma-3-270m-q4_k_m.gguf", KvType::F16, FlashAttn::On);
 }
 
 #[test]

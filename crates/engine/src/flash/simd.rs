@@ -3,9 +3,15 @@
 //! bits (checked by the tests below). The flash path is generic over [`Kern`]; the x86 entry
 //! points compile it with `avx2,fma,f16c` enabled so everything inlines into one loop nest.
 //!
-//! - `dot`: four 8-lane accumulators (8-element chunk c goes to accumulator c % 4, each lane a
-//!   fused multiply-add), combined as (a0 + a1) + (a2 + a3), reduced by [`hsum8`]; the last
-//!   `len % 8` elements are then added one by one with fused multiply-adds.
+//! - `dot` (a score q · k): a 16-lane accumulator, element d into lane d % 16 by fused
+//!   multiply-adds in order, folded to 8 lanes (lane l + lane l + 8), reduced as
+//!   ((h0 + h1) + (h2 + h3)) + ((h4 + h5) + (h6 + h7)); the last `len % 16` elements are then
+//!   added one by one with fused multiply-adds. [`Kern::dot8`] computes eight keys' scores for
+//!   one query at once (the tree is then four `hadd`s and a cross-lane add, shared by the eight);
+//!   one query × one key has no cheaper order for SIMD, and a query × eight keys is what both
+//!   the prefill tiles and the decode blocks run, so both give the same bits.
+//! - `pv`: `acc = Σ_j p_j v_j` from zero, one fused multiply-add per element, j in order; a
+//!   tile of rows shares each V row load.
 //! - `exp_sum`: `x[i] = exp(x[i] - m)` with [`exp`], summed in 8 lanes (element i of the slice
 //!   into lane i % 8, in order), reduced by [`hsum8`].
 //! - `axpy`: `acc[i] = fma(x[i], w, acc[i])`; `rescale_add`: `acc[i] = fma(y[i], b, acc[i] * a)`.
@@ -56,32 +62,54 @@ pub fn hsum8(l: &[f32; 8]) -> f32 {
 
 /// One instruction set's kernels (see the module docs for the order each one fixes).
 pub trait Kern {
-    fn dot(a: &[f32], b: &[f32]) -> f32;
+    /// The scores of query `q` against the eight keys of `k8` (8 rows of `q.len()`).
+    fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8];
+    /// For each of the `acc.len() / hd` rows i: `acc[i] = Σ_j p[i * p_stride + j] · v_j` over
+    /// the `len` rows of `v` (each `hd` long), starting from zero.
+    fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]);
     fn exp_sum(x: &mut [f32], m: f32) -> f32;
-    fn axpy(acc: &mut [f32], x: &[f32], w: f32);
     fn rescale_add(acc: &mut [f32], a: f32, y: &[f32], b: f32);
     fn f16_row(src: &[u8], dst: &mut [f32]);
 }
 
 pub struct Scalar;
 
+/// One score in the order of the module docs.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n16 = a.len() / 16 * 16;
+    let mut l = [0f32; 16];
+    for (x, y) in a[..n16].chunks_exact(16).zip(b[..n16].chunks_exact(16)) {
+        for i in 0..16 {
+            l[i] = x[i].mul_add(y[i], l[i]);
+        }
+    }
+    let h: [f32; 8] = std::array::from_fn(|i| l[i] + l[i + 8]);
+    let mut s = ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]));
+    for i in n16..a.len() {
+        s = a[i].mul_add(b[i], s);
+    }
+    s
+}
+
 impl Kern for Scalar {
     #[inline(always)]
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let n8 = a.len() / 8 * 8;
-        let mut acc = [[0f32; 8]; 4];
-        for (c, (x, y)) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)).enumerate() {
-            let r = &mut acc[c % 4];
-            for l in 0..8 {
-                r[l] = x[l].mul_add(y[l], r[l]);
+    fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8] {
+        let hd = q.len();
+        std::array::from_fn(|i| dot(q, &k8[i * hd..(i + 1) * hd]))
+    }
+
+    #[inline(always)]
+    fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]) {
+        for (i, a) in acc.chunks_exact_mut(hd).enumerate() {
+            a.fill(0.0);
+            for (j, vj) in v.chunks_exact(hd).take(len).enumerate() {
+                let w = p[i * p_stride + j];
+                for (o, &x) in a.iter_mut().zip(vj) {
+                    *o = x.mul_add(w, *o);
+                }
             }
         }
-        let v: [f32; 8] = std::array::from_fn(|l| (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]));
-        let mut s = hsum8(&v);
-        for i in n8..a.len() {
-            s = a[i].mul_add(b[i], s);
-        }
-        s
     }
 
     #[inline(always)]
@@ -92,13 +120,6 @@ impl Kern for Scalar {
             lanes[i % 8] += *v;
         }
         hsum8(&lanes)
-    }
-
-    #[inline(always)]
-    fn axpy(acc: &mut [f32], x: &[f32], w: f32) {
-        for (a, &v) in acc.iter_mut().zip(x) {
-            *a = v.mul_add(w, *a);
-        }
     }
 
     #[inline(always)]
@@ -135,20 +156,11 @@ pub fn avx2() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    //! Module note for every `unsafe` block below: callers run on a CPU with AVX2/FMA/F16C (see
+    //! `Avx2`), and every load/store is within the slices' bounds (the loop bounds and the
+    //! asserts say why at each block).
     use super::*;
     use std::arch::x86_64::*;
-
-    #[inline(always)]
-    pub(super) unsafe fn hsum(v: __m256) -> f32 {
-        // SAFETY (whole module): callers run on a CPU with AVX2/FMA/F16C (see `Avx2`), and
-        // every load/store below is within the slices' bounds (indices < len, checked by the
-        // loop bounds).
-        unsafe {
-            let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-            let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-            _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)))
-        }
-    }
 
     /// [`exp`] on 8 lanes, the same operations in the same order.
     #[inline(always)]
@@ -174,39 +186,105 @@ mod x86 {
 
     impl Kern for Avx2 {
         #[inline(always)]
-        fn dot(a: &[f32], b: &[f32]) -> f32 {
-            let n = a.len().min(b.len());
-            let n8 = n / 8 * 8;
-            let (pa, pb) = (a.as_ptr(), b.as_ptr());
-            // SAFETY: see the module note; i + 8 <= n8 <= both lengths.
+        fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8] {
+            let hd = q.len();
+            let n16 = hd / 16 * 16;
+            assert!(k8.len() >= 8 * hd);
+            let mut out = [0f32; 8];
+            // SAFETY: see the module note; d + 16 <= n16 <= hd, and key i's row is
+            // k8[i * hd..(i + 1) * hd], within k8 (asserted).
             unsafe {
-                // Four named accumulators (an indexed array would live on the stack).
-                let fma_at = |i: usize, acc: __m256| _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc);
-                let (mut a0, mut a1, mut a2, mut a3) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-                let mut i = 0;
-                while i + 32 <= n8 {
-                    a0 = fma_at(i, a0);
-                    a1 = fma_at(i + 8, a1);
-                    a2 = fma_at(i + 16, a2);
-                    a3 = fma_at(i + 24, a3);
-                    i += 32;
+                let pq = q.as_ptr();
+                let mut v = [_mm256_setzero_ps(); 8];
+                for (i, vi) in v.iter_mut().enumerate() {
+                    let pk = k8.as_ptr().add(i * hd);
+                    let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                    let mut d = 0;
+                    while d < n16 {
+                        lo = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(d)), _mm256_loadu_ps(pk.add(d)), lo);
+                        hi = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(d + 8)), _mm256_loadu_ps(pk.add(d + 8)), hi);
+                        d += 16;
+                    }
+                    *vi = _mm256_add_ps(lo, hi);
                 }
-                // The last chunks, still chunk c into accumulator c % 4.
-                if i < n8 {
-                    a0 = fma_at(i, a0);
+                // hadd(a, b) = [a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7]: two
+                // rounds give each key's (h0+h1)+(h2+h3) and (h4+h5)+(h6+h7), in 128-bit halves.
+                let y = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+                let z = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+                let s = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(y, z), _mm256_permute2f128_ps::<0x31>(y, z));
+                _mm256_storeu_ps(out.as_mut_ptr(), s);
+            }
+            for (i, o) in out.iter_mut().enumerate() {
+                for d in n16..hd {
+                    *o = q[d].mul_add(k8[i * hd + d], *o);
                 }
-                if i + 8 < n8 {
-                    a1 = fma_at(i + 8, a1);
+            }
+            out
+        }
+
+        #[inline(always)]
+        fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]) {
+            let rows = acc.len() / hd;
+            assert!(v.len() >= len * hd && (rows == 0 || p.len() >= (rows - 1) * p_stride + len));
+            let n32 = hd / 32 * 32;
+            let mut i = 0;
+            // SAFETY: see the module note; element (j, d0 + 8c) of v with j < len and
+            // d0 + 8c + 8 <= n32 <= hd is within v, scores i * p_stride + j within p (asserted),
+            // and accumulator rows i, i + 1 < rows within acc.
+            unsafe {
+                let (pv, pp, pa) = (v.as_ptr(), p.as_ptr(), acc.as_mut_ptr());
+                // Two rows × 32 elements per pass: each V load serves both rows.
+                while i + 2 <= rows {
+                    let mut d0 = 0;
+                    while d0 < n32 {
+                        let mut a = [[_mm256_setzero_ps(); 4]; 2];
+                        for j in 0..len {
+                            let w0 = _mm256_set1_ps(*pp.add(i * p_stride + j));
+                            let w1 = _mm256_set1_ps(*pp.add((i + 1) * p_stride + j));
+                            for c in 0..4 {
+                                let x = _mm256_loadu_ps(pv.add(j * hd + d0 + 8 * c));
+                                a[0][c] = _mm256_fmadd_ps(x, w0, a[0][c]);
+                                a[1][c] = _mm256_fmadd_ps(x, w1, a[1][c]);
+                            }
+                        }
+                        for (r, ar) in a.iter().enumerate() {
+                            for (c, &x) in ar.iter().enumerate() {
+                                _mm256_storeu_ps(pa.add((i + r) * hd + d0 + 8 * c), x);
+                            }
+                        }
+                        d0 += 32;
+                    }
+                    i += 2;
                 }
-                if i + 16 < n8 {
-                    a2 = fma_at(i + 16, a2);
+                while i < rows {
+                    let mut d0 = 0;
+                    while d0 < n32 {
+                        let mut a = [_mm256_setzero_ps(); 4];
+                        for j in 0..len {
+                            let w0 = _mm256_set1_ps(*pp.add(i * p_stride + j));
+                            for (c, ac) in a.iter_mut().enumerate() {
+                                *ac = _mm256_fmadd_ps(_mm256_loadu_ps(pv.add(j * hd + d0 + 8 * c)), w0, *ac);
+                            }
+                        }
+                        for (c, &x) in a.iter().enumerate() {
+                            _mm256_storeu_ps(pa.add(i * hd + d0 + 8 * c), x);
+                        }
+                        d0 += 32;
+                    }
+                    i += 1;
                 }
-                let v = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-                let mut s = hsum(v);
-                for i in n8..n {
-                    s = a[i].mul_add(b[i], s);
+            }
+            if n32 < hd {
+                // The elements past the last whole 32, in the same per-element order.
+                for (r, a) in acc.chunks_exact_mut(hd).enumerate() {
+                    a[n32..].fill(0.0);
+                    for j in 0..len {
+                        let w = p[r * p_stride + j];
+                        for (o, &x) in a[n32..].iter_mut().zip(&v[j * hd + n32..(j + 1) * hd]) {
+                            *o = x.mul_add(w, *o);
+                        }
+                    }
                 }
-                s
             }
         }
 
@@ -233,11 +311,6 @@ mod x86 {
                 lanes[i % 8] += *v;
             }
             hsum8(&lanes)
-        }
-
-        #[inline(always)]
-        fn axpy(acc: &mut [f32], x: &[f32], w: f32) {
-            Scalar::axpy(acc, x, w)
         }
 
         #[inline(always)]
@@ -305,8 +378,17 @@ mod tests {
             }
             for len in [1, 7, 8, 9, 31, 32, 33, 64, 96, 100, 128, 256] {
                 let a: Vec<f32> = (0..len).map(|i| ((i * 37) as f32 * 0.71).sin()).collect();
-                let b: Vec<f32> = (0..len).map(|i| ((i * 11) as f32 * 0.13).cos()).collect();
-                assert_eq!(Scalar::dot(&a, &b).to_bits(), Avx2::dot(&a, &b).to_bits(), "dot of {len}");
+                let k8: Vec<f32> = (0..8 * len).map(|i| ((i * 13) as f32 * 0.29).sin()).collect();
+                let (s8, a8) = (Scalar::dot8(&a, &k8), Avx2::dot8(&a, &k8));
+                assert_eq!(s8.map(f32::to_bits), a8.map(f32::to_bits), "dot8 of {len}");
+                let p: Vec<f32> = (0..3 * 11).map(|i| ((i * 5) as f32 * 0.37).cos().abs()).collect();
+                let v: Vec<f32> = (0..11 * len).map(|i| ((i * 3) as f32 * 0.61).sin()).collect();
+                for rows in 1..=3 {
+                    let (mut sa, mut aa) = (vec![7.0; rows * len], vec![7.0; rows * len]);
+                    Scalar::pv(&mut sa, len, &p, 11, 11, &v);
+                    Avx2::pv(&mut aa, len, &p, 11, 11, &v);
+                    assert!(sa.iter().zip(&aa).all(|(x, y)| x.to_bits() == y.to_bits()), "pv of {rows} x {len}");
+                }
                 let h: Vec<u8> = a.iter().flat_map(|x| f16::from_f32(*x * 1000.0).to_le_bytes()).collect();
                 let (mut fa, mut fb) = (vec![0.0; len], vec![0.0; len]);
                 Scalar::f16_row(&h, &mut fa);
