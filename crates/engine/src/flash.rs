@@ -345,35 +345,60 @@ fn merge_task<K: Kern>(c: &Ctx, t: usize, g: usize, nb: usize, n_blocks: usize, 
     }
 }
 
+/// The tasks compiled for one x86 kernel set, with its target features enabled so the kernels
+/// inline into one loop nest.
 #[cfg(target_arch = "x86_64")]
-mod avx2_entry {
-    use super::*;
-    use simd::Avx2;
+macro_rules! x86_entry {
+    ($m:ident, $K:ident, $features:literal) => {
+        mod $m {
+            use super::*;
+            use simd::$K;
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn tile(c: &Ctx, g: usize, t0: usize, t1: usize, w: &mut Work, out: &DisjointMut<f32>) {
-        tile_task::<Avx2>(c, g, t0, t1, w, out)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) fn tile(c: &Ctx, g: usize, t0: usize, t1: usize, w: &mut Work, out: &DisjointMut<f32>) {
+                tile_task::<$K>(c, g, t0, t1, w, out)
+            }
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn block(c: &Ctx, g: usize, b: usize, n: usize, w: &mut Work, slot: &mut [f32]) {
-        block_task::<Avx2>(c, g, b, n, w, slot)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) fn block(c: &Ctx, g: usize, b: usize, n: usize, w: &mut Work, slot: &mut [f32]) {
+                block_task::<$K>(c, g, b, n, w, slot)
+            }
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn merge(c: &Ctx, t: usize, g: usize, nb: usize, n_blocks: usize, partials: &[f32], slot: usize, o: &mut [f32]) {
-        merge_task::<Avx2>(c, t, g, nb, n_blocks, partials, slot, o)
-    }
+            #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
+            pub(super) fn merge(c: &Ctx, t: usize, g: usize, nb: usize, n_blocks: usize, partials: &[f32], slot: usize, o: &mut [f32]) {
+                merge_task::<$K>(c, t, g, nb, n_blocks, partials, slot, o)
+            }
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+x86_entry!(avx2_entry, Avx2, "avx2,fma,f16c");
+#[cfg(target_arch = "x86_64")]
+x86_entry!(avx512_entry, Avx512, "avx2,fma,f16c,avx512f,avx512dq,avx512vl");
+
+/// Which kernel set runs: the widest the CPU has, AVX-512 only where the process's kernel
+/// level is `avx512` (so `VIBRANT_KERNELS=avx2` runs AVX2 here too). All give the same bits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
-#[cfg(target_arch = "x86_64")]
-fn use_avx2() -> bool {
-    simd::avx2()
-}
-#[cfg(not(target_arch = "x86_64"))]
-fn use_avx2() -> bool {
-    false
+fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd::avx512() && quant::kernels::kernels().level == quant::kernels::Level::Avx512 {
+            return Isa::Avx512;
+        }
+        if simd::avx2() {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Scalar
 }
 
 /// `out[t][h] = softmax(q[t][h] · K[lo..=p]ᵀ · scale) · V[lo..=p]` for p = pos0 + t, as
@@ -415,8 +440,7 @@ pub fn attention_with(
             true
         }
     };
-    let avx2 = use_avx2();
-    let _ = avx2; // read only on x86_64
+    let isa = isa();
     let (threads, partials) = scratch.split_at_mut(nt * p.per_thread());
     let threads = DisjointMut::new(threads);
     let out = DisjointMut::new(&mut out[..n * dq]);
@@ -434,13 +458,15 @@ pub fn attention_with(
                 // Last tiles first: under the causal mask they have the most blocks.
                 let (tile, g) = (n_tiles - 1 - i / s.n_head_kv, i % s.n_head_kv);
                 let (t0, t1) = (tile * p.tile_tokens, ((tile + 1) * p.tile_tokens).min(n));
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2, FMA and F16C (use_avx2).
-                    unsafe { avx2_entry::tile(&c, g, t0, t1, &mut w, &out) };
-                    continue;
+                match isa {
+                    // SAFETY: the CPU has the entry's features (isa).
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => unsafe { avx2_entry::tile(&c, g, t0, t1, &mut w, &out) },
+                    // SAFETY: as above.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { avx512_entry::tile(&c, g, t0, t1, &mut w, &out) },
+                    Isa::Scalar => tile_task::<Scalar>(&c, g, t0, t1, &mut w, &out),
                 }
-                tile_task::<Scalar>(&c, g, t0, t1, &mut w, &out);
             }
         });
         return;
@@ -460,13 +486,15 @@ pub fn attention_with(
                 let at = (g * p.n_blocks + bi) * slot;
                 // SAFETY: partial slot (g, bi) is written by the task that claimed i alone.
                 let sl = unsafe { parts.range(at..at + slot) };
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2, FMA and F16C (use_avx2).
-                    unsafe { avx2_entry::block(&c, g, b_first + bi, n, &mut w, sl) };
-                    continue;
+                match isa {
+                    // SAFETY: the CPU has the entry's features (isa).
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => unsafe { avx2_entry::block(&c, g, b_first + bi, n, &mut w, sl) },
+                    // SAFETY: as above.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { avx512_entry::block(&c, g, b_first + bi, n, &mut w, sl) },
+                    Isa::Scalar => block_task::<Scalar>(&c, g, b_first + bi, n, &mut w, sl),
                 }
-                block_task::<Scalar>(&c, g, b_first + bi, n, &mut w, sl);
             }
         });
     }
@@ -477,13 +505,15 @@ pub fn attention_with(
             let w = p.group * hd;
             // SAFETY: the heads of KV head g of token t belong to index i alone.
             let o = unsafe { out.range(t * dq + g * w..t * dq + (g + 1) * w) };
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU has AVX2, FMA and F16C (use_avx2).
-                unsafe { avx2_entry::merge(&c, t, g, nb, p.n_blocks, partials, slot, o) };
-                continue;
+            match isa {
+                // SAFETY: the CPU has the entry's features (isa).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2_entry::merge(&c, t, g, nb, p.n_blocks, partials, slot, o) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512_entry::merge(&c, t, g, nb, p.n_blocks, partials, slot, o) },
+                Isa::Scalar => merge_task::<Scalar>(&c, t, g, nb, p.n_blocks, partials, slot, o),
             }
-            merge_task::<Scalar>(&c, t, g, nb, p.n_blocks, partials, slot, o);
         }
     });
 }

@@ -154,6 +154,25 @@ pub fn avx2() -> bool {
     })
 }
 
+/// The same kernels with 512-bit registers where they pay (`dot8`, `pv`), the same bits. Only
+/// called from functions compiled with AVX-512 F/DQ/VL plus AVX2/FMA/F16C, on a CPU whose
+/// kernel table is the `avx512` level (which requires them).
+#[cfg(target_arch = "x86_64")]
+pub struct Avx512;
+
+/// Whether this CPU has AVX-512 F/DQ/VL (detected once).
+#[cfg(target_arch = "x86_64")]
+pub fn avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        avx2()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     //! Module note for every `unsafe` block below: callers run on a CPU with AVX2/FMA/F16C (see
@@ -335,6 +354,128 @@ mod x86 {
             Scalar::f16_row(&src[2 * n8..2 * n], &mut dst[n8..n]);
         }
     }
+    /// `Avx512::pv` for rows `i..i + R`, elements `d0..d0 + 16 * W` (all within bounds).
+    ///
+    /// SAFETY: the caller guarantees AVX-512F and that rows i..i+R of `acc`, their `len`
+    /// scores at `p + (i + r) * p_stride` and elements d0..d0+16W of `len` V rows are in bounds.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pv_tile<const R: usize, const W: usize>(pa: *mut f32, hd: usize, pp: *const f32, p_stride: usize, len: usize, pv: *const f32, i: usize, d0: usize) {
+        // SAFETY: as the function's contract says.
+        unsafe {
+            let mut a = [[_mm512_setzero_ps(); W]; R];
+            for j in 0..len {
+                let x: [__m512; W] = std::array::from_fn(|c| _mm512_loadu_ps(pv.add(j * hd + d0 + 16 * c)));
+                for (r, ar) in a.iter_mut().enumerate() {
+                    let w = _mm512_set1_ps(*pp.add((i + r) * p_stride + j));
+                    for (ac, &xc) in ar.iter_mut().zip(&x) {
+                        *ac = _mm512_fmadd_ps(xc, w, *ac);
+                    }
+                }
+            }
+            for (r, ar) in a.iter().enumerate() {
+                for (c, &x) in ar.iter().enumerate() {
+                    _mm512_storeu_ps(pa.add((i + r) * hd + d0 + 16 * c), x);
+                }
+            }
+        }
+    }
+
+    impl Kern for Avx512 {
+        #[inline(always)]
+        fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8] {
+            let hd = q.len();
+            let n16 = hd / 16 * 16;
+            assert!(k8.len() >= 8 * hd);
+            let mut out = [0f32; 8];
+            // SAFETY: see the module note (AVX-512 here: `Avx512`); d + 16 <= n16 <= hd, and
+            // key i's row is k8[i * hd..(i + 1) * hd], within k8 (asserted).
+            unsafe {
+                let pq = q.as_ptr();
+                let mut v = [_mm256_setzero_ps(); 8];
+                for (i, vi) in v.iter_mut().enumerate() {
+                    let pk = k8.as_ptr().add(i * hd);
+                    // Lane l holds elements d = l (mod 16): the order's 16-lane accumulator.
+                    let mut acc = _mm512_setzero_ps();
+                    let mut d = 0;
+                    while d < n16 {
+                        acc = _mm512_fmadd_ps(_mm512_loadu_ps(pq.add(d)), _mm512_loadu_ps(pk.add(d)), acc);
+                        d += 16;
+                    }
+                    *vi = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps::<1>(acc));
+                }
+                let y = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+                let z = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+                let s = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(y, z), _mm256_permute2f128_ps::<0x31>(y, z));
+                _mm256_storeu_ps(out.as_mut_ptr(), s);
+            }
+            for (i, o) in out.iter_mut().enumerate() {
+                for d in n16..hd {
+                    *o = q[d].mul_add(k8[i * hd + d], *o);
+                }
+            }
+            out
+        }
+
+        #[inline(always)]
+        fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]) {
+            let rows = acc.len() / hd;
+            assert!(v.len() >= len * hd && (rows == 0 || p.len() >= (rows - 1) * p_stride + len));
+            let n16 = hd / 16 * 16;
+            let (pv, pp, pa) = (v.as_ptr(), p.as_ptr(), acc.as_mut_ptr());
+            // Up to four rows x 64 elements per pass (16 accumulators), then 16 at a time.
+            let mut d0 = 0;
+            while d0 < n16 {
+                let wide = d0 + 64 <= n16;
+                let mut i = 0;
+                while i < rows {
+                    let r = (rows - i).min(4);
+                    // SAFETY: rows i..i + r < rows, elements d0..d0 + 64 (or 16) <= n16 <= hd,
+                    // len V rows and scores (asserted); AVX-512F as the module note says.
+                    unsafe {
+                        match (r, wide) {
+                            (4, true) => pv_tile::<4, 4>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            (3, true) => pv_tile::<3, 4>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            (2, true) => pv_tile::<2, 4>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            (1, true) => pv_tile::<1, 4>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            (4, false) => pv_tile::<4, 1>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            (3, false) => pv_tile::<3, 1>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            (2, false) => pv_tile::<2, 1>(pa, hd, pp, p_stride, len, pv, i, d0),
+                            _ => pv_tile::<1, 1>(pa, hd, pp, p_stride, len, pv, i, d0),
+                        }
+                    }
+                    i += r;
+                }
+                d0 += if wide { 64 } else { 16 };
+            }
+            if n16 < hd {
+                for (r, a) in acc.chunks_exact_mut(hd).enumerate() {
+                    a[n16..].fill(0.0);
+                    for j in 0..len {
+                        let w = p[r * p_stride + j];
+                        for (o, &x) in a[n16..].iter_mut().zip(&v[j * hd + n16..(j + 1) * hd]) {
+                            *o = x.mul_add(w, *o);
+                        }
+                    }
+                }
+            }
+        }
+
+        #[inline(always)]
+        fn exp_sum(x: &mut [f32], m: f32) -> f32 {
+            Avx2::exp_sum(x, m)
+        }
+
+        #[inline(always)]
+        fn rescale_add(acc: &mut [f32], a: f32, y: &[f32], b: f32) {
+            Scalar::rescale_add(acc, a, y, b)
+        }
+
+        #[inline(always)]
+        fn f16_row(src: &[u8], dst: &mut [f32]) {
+            Avx2::f16_row(src, dst)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -389,11 +530,26 @@ mod tests {
                     Avx2::pv(&mut aa, len, &p, 11, 11, &v);
                     assert!(sa.iter().zip(&aa).all(|(x, y)| x.to_bits() == y.to_bits()), "pv of {rows} x {len}");
                 }
+                if avx512() {
+                    // SAFETY: the CPU has AVX-512 F/DQ/VL (checked).
+                    unsafe { check512(&a, &k8, &p, &v, len) };
+                }
                 let h: Vec<u8> = a.iter().flat_map(|x| f16::from_f32(*x * 1000.0).to_le_bytes()).collect();
                 let (mut fa, mut fb) = (vec![0.0; len], vec![0.0; len]);
                 Scalar::f16_row(&h, &mut fa);
                 Avx2::f16_row(&h, &mut fb);
                 assert_eq!(fa, fb);
+            }
+        }
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512dq,avx512vl")]
+        fn check512(a: &[f32], k8: &[f32], p: &[f32], v: &[f32], len: usize) {
+            assert_eq!(Scalar::dot8(a, k8).map(f32::to_bits), Avx512::dot8(a, k8).map(f32::to_bits), "avx512 dot8 of {len}");
+            for rows in 1..=9 {
+                let pr: Vec<f32> = (0..rows * 11).map(|i| p[i % p.len()] * (1.0 + i as f32 * 0.01)).collect();
+                let (mut sa, mut aa) = (vec![7.0; rows * len], vec![7.0; rows * len]);
+                Scalar::pv(&mut sa, len, &pr, 11, 11, v);
+                Avx512::pv(&mut aa, len, &pr, 11, 11, v);
+                assert!(sa.iter().zip(&aa).all(|(x, y)| x.to_bits() == y.to_bits()), "avx512 pv of {rows} x {len}");
             }
         }
         // SAFETY: the CPU has AVX2, FMA and F16C (checked above).
