@@ -170,14 +170,14 @@ impl<'a> Ctx<'a> {
         (self.lo(p).max(b * BLOCK), p.min(b * BLOCK + BLOCK - 1))
     }
 
-    /// The f32 values of a cached K (`is_k`) or V row into `dst`.
+    /// The f32 values of the cached K (`is_k`) or V row in `slot` into `dst`.
     #[inline(always)]
-    fn load_row<K: Kern>(&self, is_k: bool, pos: usize, g: usize, dst: &mut [f32]) {
+    fn load_row<K: Kern>(&self, is_k: bool, slot: usize, g: usize, dst: &mut [f32]) {
         let ty = if is_k { self.kv.type_k } else { self.kv.type_v };
         match ty {
-            KvType::F32 => dst.copy_from_slice(if is_k { self.kv.k_f32(pos, g) } else { self.kv.v_f32(pos, g) }),
-            KvType::F16 => K::f16_row(if is_k { self.kv.k_bytes(pos, g) } else { self.kv.v_bytes(pos, g) }, dst),
-            KvType::Q8_0 => (self.dequant)(if is_k { self.kv.k_bytes(pos, g) } else { self.kv.v_bytes(pos, g) }, dst),
+            KvType::F32 => dst.copy_from_slice(if is_k { self.kv.k_f32_in(slot, g) } else { self.kv.v_f32_in(slot, g) }),
+            KvType::F16 => K::f16_row(if is_k { self.kv.k_bytes_in(slot, g) } else { self.kv.v_bytes_in(slot, g) }, dst),
+            KvType::Q8_0 => (self.dequant)(if is_k { self.kv.k_bytes_in(slot, g) } else { self.kv.v_bytes_in(slot, g) }, dst),
         }
     }
 }
@@ -209,13 +209,17 @@ fn block<K: Kern>(c: &Ctx, g: usize, b: usize, t0: usize, t1: usize, w: &mut Wor
     let (jmin, jmax) = (c.range(t0, b).0, c.range(t1 - 1, b).1);
     // Scores, eight keys at a time (converted once for all rows); a row's scores outside its
     // range are computed for nothing and never read.
+    // Slots are stepped, not divided out per row (`next_slot`).
+    let first_slot = jmin % c.kv.n_slots;
+    let mut slot = first_slot;
     let mut j0 = jmin;
     while j0 <= jmax {
         let nk = (jmax + 1 - j0).min(8);
         for i in 0..8 {
             let dst = &mut w.k8[i * hd..(i + 1) * hd];
             if i < nk {
-                c.load_row::<K>(true, j0 + i, g, dst);
+                c.load_row::<K>(true, slot, g, dst);
+                slot = c.kv.next_slot(slot);
             } else {
                 dst.fill(0.0);
             }
@@ -234,8 +238,10 @@ fn block<K: Kern>(c: &Ctx, g: usize, b: usize, t0: usize, t1: usize, w: &mut Wor
         }
         j0 += 8;
     }
+    let mut slot = first_slot;
     for j in jmin..=jmax {
-        c.load_row::<K>(false, j, g, &mut w.vblk[(j - jmin) * hd..(j - jmin + 1) * hd]);
+        c.load_row::<K>(false, slot, g, &mut w.vblk[(j - jmin) * hd..(j - jmin + 1) * hd]);
+        slot = c.kv.next_slot(slot);
     }
     for t in t0..t1 {
         let (a, e) = c.range(t, b);

@@ -393,25 +393,58 @@ impl<'a> LayerKv<'a> {
     /// Head `g` of the K row of position `pos` (F32 layers).
     #[inline]
     pub fn k_f32(&self, pos: usize, g: usize) -> &'a [f32] {
-        let at = (pos % self.n_slots) * self.kv_dim + g * self.head_dim;
-        &self.k[at..at + self.head_dim]
+        self.k_f32_in(pos % self.n_slots, g)
     }
 
     #[inline]
     pub fn v_f32(&self, pos: usize, g: usize) -> &'a [f32] {
-        let at = (pos % self.n_slots) * self.kv_dim + g * self.head_dim;
-        &self.v[at..at + self.head_dim]
+        self.v_f32_in(pos % self.n_slots, g)
     }
 
     /// Head `g` of the K row of position `pos`, as stored bytes.
     #[inline]
     pub fn k_bytes(&self, pos: usize, g: usize) -> &'a [u8] {
-        head_bytes(self.k, self.type_k, self.kv_dim, self.head_dim, pos % self.n_slots, g)
+        self.k_bytes_in(pos % self.n_slots, g)
     }
 
     #[inline]
     pub fn v_bytes(&self, pos: usize, g: usize) -> &'a [u8] {
-        head_bytes(self.v, self.type_v, self.kv_dim, self.head_dim, pos % self.n_slots, g)
+        self.v_bytes_in(pos % self.n_slots, g)
+    }
+
+    /// The slot after `slot` (positions p and p + 1 sit in consecutive slots, modulo the ring):
+    /// a walk over positions steps slots without a division per row.
+    #[inline]
+    pub fn next_slot(&self, slot: usize) -> usize {
+        if slot + 1 == self.n_slots {
+            0
+        } else {
+            slot + 1
+        }
+    }
+
+    /// As [`LayerKv::k_f32`], by slot (`pos % n_slots`).
+    #[inline]
+    pub fn k_f32_in(&self, slot: usize, g: usize) -> &'a [f32] {
+        let at = slot * self.kv_dim + g * self.head_dim;
+        &self.k[at..at + self.head_dim]
+    }
+
+    #[inline]
+    pub fn v_f32_in(&self, slot: usize, g: usize) -> &'a [f32] {
+        let at = slot * self.kv_dim + g * self.head_dim;
+        &self.v[at..at + self.head_dim]
+    }
+
+    /// As [`LayerKv::k_bytes`], by slot.
+    #[inline]
+    pub fn k_bytes_in(&self, slot: usize, g: usize) -> &'a [u8] {
+        head_bytes(self.k, self.type_k, self.kv_dim, self.head_dim, slot, g)
+    }
+
+    #[inline]
+    pub fn v_bytes_in(&self, slot: usize, g: usize) -> &'a [u8] {
+        head_bytes(self.v, self.type_v, self.kv_dim, self.head_dim, slot, g)
     }
 }
 
