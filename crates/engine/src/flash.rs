@@ -254,13 +254,31 @@ fn block<K: Kern>(c: &Ctx, g: usize, b: usize, t0: usize, t1: usize, w: &mut Wor
         }
         for r in rows.clone() {
             let row = &mut w.sc[r * BLOCK + a - b0..r * BLOCK + e - b0 + 1];
-            let m = row.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+            let m = row_max(row);
             (ml[2 * r], ml[2 * r + 1]) = (m, K::exp_sum(row, m));
         }
         // The token's rows share the range: one pass over its V rows for all of them.
         let v = &w.vblk[(a - jmin) * hd..(e - jmin + 1) * hd];
         K::pv(&mut accb[rows.start * hd..rows.end * hd], hd, &w.sc[rows.start * BLOCK + a - b0..], BLOCK, e - a + 1, v);
     }
+}
+
+/// The largest of `row` (scores, never NaN for finite inputs), in 16 independent lanes so it
+/// vectorizes; a maximum does not depend on the order it is taken in.
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut l = [f32::NEG_INFINITY; 16];
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            l[i] = if c[i] > l[i] { c[i] } else { l[i] };
+        }
+    }
+    let mut m = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    for x in l {
+        m = if x > m { x } else { m };
+    }
+    m
 }
 
 /// Merges a block partial into a row's running state (m, l, acc; l = 0: nothing yet).
