@@ -1,7 +1,8 @@
 //! Decode-attention throughput at depth: one token's flash attention over `LAYERS` layers of a
 //! cache `DEPTH` positions deep (SmolLM2's shape by default: 9 heads, 3 KV heads, head_dim 64,
-//! F16 K and V, or CACHE_TYPE=f32|q8_0), cycling through the layers as a forward pass does, so the cache streams from
-//! memory as it does in `vibrant bench -d`. Prints GB/s of cache bytes read per second.
+//! F16 K and V, or CACHE_TYPE=f32|q8_0), cycling through the layers as a forward pass does, so
+//! the cache streams from memory as it does in `vibrant bench -d`. Prints the best of REPS (default 10) passes and the
+//! GB/s of cache bytes read.
 //! `cargo run --release -p engine --example flash_decode -- [DEPTH] [THREADS] [N_HEAD N_HEAD_KV HEAD_DIM] [LAYERS]`
 use engine::attention::AttnShape;
 use engine::kv_cache::{KvCache, KvShape, KvType};
@@ -48,6 +49,5 @@ fn main() {
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
-    let _ = d;
     println!("depth {depth}, {layers} layers, {n_head}/{n_head_kv} heads x {hd}, {threads} threads: {:.3} ms per token, {:.1} GB/s of cache", best * 1e3, bytes / best / 1e9);
 }

@@ -92,6 +92,21 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// [`Kern::pv`] for elements `from..hd` of every row, one by one: the scalar kernel, and the
+/// SIMD kernels' columns past their last whole vector.
+#[inline(always)]
+fn pv_columns(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32], from: usize) {
+    for (i, a) in acc.chunks_exact_mut(hd).enumerate() {
+        a[from..].fill(0.0);
+        for j in 0..len {
+            let w = p[i * p_stride + j];
+            for (o, &x) in a[from..].iter_mut().zip(&v[j * hd + from..(j + 1) * hd]) {
+                *o = x.mul_add(w, *o);
+            }
+        }
+    }
+}
+
 impl Kern for Scalar {
     #[inline(always)]
     fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8] {
@@ -101,15 +116,7 @@ impl Kern for Scalar {
 
     #[inline(always)]
     fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]) {
-        for (i, a) in acc.chunks_exact_mut(hd).enumerate() {
-            a.fill(0.0);
-            for (j, vj) in v.chunks_exact(hd).take(len).enumerate() {
-                let w = p[i * p_stride + j];
-                for (o, &x) in a.iter_mut().zip(vj) {
-                    *o = x.mul_add(w, *o);
-                }
-            }
-        }
+        pv_columns(acc, hd, p, p_stride, len, v, 0)
     }
 
     #[inline(always)]
@@ -203,16 +210,65 @@ mod x86 {
         }
     }
 
+    /// `Avx2::pv` for rows `i..i + R`, elements `d0..d0 + 32`.
+    ///
+    /// SAFETY: the caller guarantees AVX2/FMA and that rows i..i+R of `acc`, their `len`
+    /// scores at `p + (i + r) * p_stride` and elements d0..d0+32 of `len` V rows are in bounds.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pv_tile256<const R: usize>(pa: *mut f32, hd: usize, pp: *const f32, p_stride: usize, len: usize, pv: *const f32, i: usize, d0: usize) {
+        // SAFETY: as the function's contract says.
+        unsafe {
+            let mut a = [[_mm256_setzero_ps(); 4]; R];
+            for j in 0..len {
+                let x: [__m256; 4] = std::array::from_fn(|c| _mm256_loadu_ps(pv.add(j * hd + d0 + 8 * c)));
+                for (r, ar) in a.iter_mut().enumerate() {
+                    let w = _mm256_set1_ps(*pp.add((i + r) * p_stride + j));
+                    for (ac, &xc) in ar.iter_mut().zip(&x) {
+                        *ac = _mm256_fmadd_ps(xc, w, *ac);
+                    }
+                }
+            }
+            for (r, ar) in a.iter().enumerate() {
+                for (c, &x) in ar.iter().enumerate() {
+                    _mm256_storeu_ps(pa.add((i + r) * hd + d0 + 8 * c), x);
+                }
+            }
+        }
+    }
+
+    /// The scores from eight keys' 8-lane partial sums `v` (lane l: the order's lanes l and
+    /// l + 8 already added), plus each key's elements `n16..` one by one (module docs' order).
+    #[inline(always)]
+    fn tree8(v: [__m256; 8], q: &[f32], k8: &[f32], n16: usize) -> [f32; 8] {
+        let hd = q.len();
+        let mut out = [0f32; 8];
+        // SAFETY: register arithmetic and one store into `out` (8 floats); AVX as the module
+        // note says. hadd(a, b) = [a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7]: two
+        // rounds give each key's (h0+h1)+(h2+h3) and (h4+h5)+(h6+h7), in 128-bit halves.
+        unsafe {
+            let y = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+            let z = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+            let s = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(y, z), _mm256_permute2f128_ps::<0x31>(y, z));
+            _mm256_storeu_ps(out.as_mut_ptr(), s);
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            for d in n16..hd {
+                *o = q[d].mul_add(k8[i * hd + d], *o);
+            }
+        }
+        out
+    }
+
     impl Kern for Avx2 {
         #[inline(always)]
         fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8] {
             let hd = q.len();
             let n16 = hd / 16 * 16;
             assert!(k8.len() >= 8 * hd);
-            let mut out = [0f32; 8];
             // SAFETY: see the module note; d + 16 <= n16 <= hd, and key i's row is
             // k8[i * hd..(i + 1) * hd], within k8 (asserted).
-            unsafe {
+            let v = unsafe {
                 let pq = q.as_ptr();
                 let mut v = [_mm256_setzero_ps(); 8];
                 for (i, vi) in v.iter_mut().enumerate() {
@@ -226,19 +282,9 @@ mod x86 {
                     }
                     *vi = _mm256_add_ps(lo, hi);
                 }
-                // hadd(a, b) = [a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7]: two
-                // rounds give each key's (h0+h1)+(h2+h3) and (h4+h5)+(h6+h7), in 128-bit halves.
-                let y = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
-                let z = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
-                let s = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(y, z), _mm256_permute2f128_ps::<0x31>(y, z));
-                _mm256_storeu_ps(out.as_mut_ptr(), s);
-            }
-            for (i, o) in out.iter_mut().enumerate() {
-                for d in n16..hd {
-                    *o = q[d].mul_add(k8[i * hd + d], *o);
-                }
-            }
-            out
+                v
+            };
+            tree8(v, q, k8, n16)
         }
 
         #[inline(always)]
@@ -246,64 +292,27 @@ mod x86 {
             let rows = acc.len() / hd;
             assert!(v.len() >= len * hd && (rows == 0 || p.len() >= (rows - 1) * p_stride + len));
             let n32 = hd / 32 * 32;
+            let (pv, pp, pa) = (v.as_ptr(), p.as_ptr(), acc.as_mut_ptr());
+            // Two rows x 32 elements per pass (each V load serves both rows), then the odd row.
             let mut i = 0;
-            // SAFETY: see the module note; element (j, d0 + 8c) of v with j < len and
-            // d0 + 8c + 8 <= n32 <= hd is within v, scores i * p_stride + j within p (asserted),
-            // and accumulator rows i, i + 1 < rows within acc.
-            unsafe {
-                let (pv, pp, pa) = (v.as_ptr(), p.as_ptr(), acc.as_mut_ptr());
-                // Two rows × 32 elements per pass: each V load serves both rows.
-                while i + 2 <= rows {
-                    let mut d0 = 0;
-                    while d0 < n32 {
-                        let mut a = [[_mm256_setzero_ps(); 4]; 2];
-                        for j in 0..len {
-                            let w0 = _mm256_set1_ps(*pp.add(i * p_stride + j));
-                            let w1 = _mm256_set1_ps(*pp.add((i + 1) * p_stride + j));
-                            for c in 0..4 {
-                                let x = _mm256_loadu_ps(pv.add(j * hd + d0 + 8 * c));
-                                a[0][c] = _mm256_fmadd_ps(x, w0, a[0][c]);
-                                a[1][c] = _mm256_fmadd_ps(x, w1, a[1][c]);
-                            }
+            while i < rows {
+                let r = (rows - i).min(2);
+                for d0 in (0..n32).step_by(32) {
+                    // SAFETY: rows i..i + r <= rows, elements d0..d0 + 32 <= n32 <= hd, len V
+                    // rows and scores (asserted); AVX2 as the module note says.
+                    unsafe {
+                        if r == 2 {
+                            pv_tile256::<2>(pa, hd, pp, p_stride, len, pv, i, d0)
+                        } else {
+                            pv_tile256::<1>(pa, hd, pp, p_stride, len, pv, i, d0)
                         }
-                        for (r, ar) in a.iter().enumerate() {
-                            for (c, &x) in ar.iter().enumerate() {
-                                _mm256_storeu_ps(pa.add((i + r) * hd + d0 + 8 * c), x);
-                            }
-                        }
-                        d0 += 32;
                     }
-                    i += 2;
                 }
-                while i < rows {
-                    let mut d0 = 0;
-                    while d0 < n32 {
-                        let mut a = [_mm256_setzero_ps(); 4];
-                        for j in 0..len {
-                            let w0 = _mm256_set1_ps(*pp.add(i * p_stride + j));
-                            for (c, ac) in a.iter_mut().enumerate() {
-                                *ac = _mm256_fmadd_ps(_mm256_loadu_ps(pv.add(j * hd + d0 + 8 * c)), w0, *ac);
-                            }
-                        }
-                        for (c, &x) in a.iter().enumerate() {
-                            _mm256_storeu_ps(pa.add(i * hd + d0 + 8 * c), x);
-                        }
-                        d0 += 32;
-                    }
-                    i += 1;
-                }
+                i += r;
             }
             if n32 < hd {
                 // The elements past the last whole 32, in the same per-element order.
-                for (r, a) in acc.chunks_exact_mut(hd).enumerate() {
-                    a[n32..].fill(0.0);
-                    for j in 0..len {
-                        let w = p[r * p_stride + j];
-                        for (o, &x) in a[n32..].iter_mut().zip(&v[j * hd + n32..(j + 1) * hd]) {
-                            *o = x.mul_add(w, *o);
-                        }
-                    }
-                }
+                pv_columns(acc, hd, p, p_stride, len, v, n32);
             }
         }
 
@@ -387,10 +396,9 @@ mod x86 {
             let hd = q.len();
             let n16 = hd / 16 * 16;
             assert!(k8.len() >= 8 * hd);
-            let mut out = [0f32; 8];
             // SAFETY: see the module note (AVX-512 here: `Avx512`); d + 16 <= n16 <= hd, and
             // key i's row is k8[i * hd..(i + 1) * hd], within k8 (asserted).
-            unsafe {
+            let v = unsafe {
                 let pq = q.as_ptr();
                 let mut v = [_mm256_setzero_ps(); 8];
                 for (i, vi) in v.iter_mut().enumerate() {
@@ -404,17 +412,9 @@ mod x86 {
                     }
                     *vi = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps::<1>(acc));
                 }
-                let y = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
-                let z = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
-                let s = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(y, z), _mm256_permute2f128_ps::<0x31>(y, z));
-                _mm256_storeu_ps(out.as_mut_ptr(), s);
-            }
-            for (i, o) in out.iter_mut().enumerate() {
-                for d in n16..hd {
-                    *o = q[d].mul_add(k8[i * hd + d], *o);
-                }
-            }
-            out
+                v
+            };
+            tree8(v, q, k8, n16)
         }
 
         #[inline(always)]
@@ -449,15 +449,7 @@ mod x86 {
                 d0 += if wide { 64 } else { 16 };
             }
             if n16 < hd {
-                for (r, a) in acc.chunks_exact_mut(hd).enumerate() {
-                    a[n16..].fill(0.0);
-                    for j in 0..len {
-                        let w = p[r * p_stride + j];
-                        for (o, &x) in a[n16..].iter_mut().zip(&v[j * hd + n16..(j + 1) * hd]) {
-                            *o = x.mul_add(w, *o);
-                        }
-                    }
-                }
+                pv_columns(acc, hd, p, p_stride, len, v, n16);
             }
         }
 
