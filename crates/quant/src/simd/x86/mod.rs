@@ -139,16 +139,21 @@ pub(crate) fn install(k: &mut Kernels) {
 /// Must only be called once AVX-512 F/DQ/BW/VL/VNNI (and AVX2+FMA+F16C) are known present.
 pub(crate) fn install_vnni(k: &mut Kernels) {
     macro_rules! vnni {
-        ($ty:ident, $vt:ident, $W:ty, $X:ty, $tile:path) => {{
+        ($ty:ident, $vt:ident, $W:ty, $X:ty, $m:ident) => {{
             let mut e = *k.get(GgmlType::$ty);
-            e.gemm = tiles_gemm!($ty, $vt, $W, $X, tile: $tile, shape: (8, 4, 8), prefetch: false);
+            fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+                use vnni::$m::tile;
+                let narrow = tiles_gemm!($ty, $vt, $W, $X, tile: tile, shape: (8, 4, 8), prefetch: false);
+                vnni::$m::gemm(n, w, nr, x, nc, out, stride, narrow)
+            }
+            e.gemm = gemm;
             k.set(e);
         }};
     }
-    vnni!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, vnni::q4_1::tile);
-    vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, vnni::q5_0::tile);
-    vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, vnni::q5_1::tile);
-    vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, vnni::q8_0::tile);
+    vnni!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, q4_1);
+    vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, q5_0);
+    vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, q5_1);
+    vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, q8_0);
 
     // The K-quants' batched orders with their integer core on paired rows
     // (`kquants::*::sumi_pairs`); single rows keep the AVX2 tiles.

@@ -20,12 +20,57 @@
 //!   0: -k*sum(y) + sum((q + k) * y) = sum(q * y), exactly. The start value depends only on
 //!   the token's block, so it is computed once per tile and block and reused for every row.
 //!
+//! **Wide tiles for batches** (`gemm`): 4 rows x 8 tokens, 16 accumulators. The per-token
+//! work of a block (the broadcast quants, the start values, `d` and `s`) is prepared once per
+//! 8 tokens in a [`Prep`] on the stack and read by every 4-row tile, and the four rows' scales
+//! come from one conversion. Per block a row pair then costs its decode plus four operations
+//! per token (`vpdpbusd`, conversion, multiply, FMA), where the 8 x 4 tile re-derived each
+//! token's values for every 8 rows. The float operations per output are unchanged.
+//!
 //! Idea of VNNI for ggml's type-0 dots: llamafile's tinyBLAS (`updot` with `_mm256_dpbusd`);
 //! the offset start and the two-outputs-per-register layout are ours.
 
 use super::util::*;
 use crate::blocks::*;
+use crate::kernels::{as_blocks, GemmFn};
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+/// Tokens per wide tile.
+const WIDE_C: usize = 8;
+/// Rows per wide tile (two row pairs).
+const WIDE_R: usize = 4;
+/// Longest row, in blocks, that the wide path prepares on the stack: 160 blocks (5120
+/// columns) x 576 bytes = 90 KiB. Longer rows go by the 8 x 4 tiles.
+const MAX_PREP_BLOCKS: usize = 160;
+
+/// One block position of 8 tokens' activations as the wide tile reads them: the quants and
+/// the lane start values (each broadcast to both halves of a register when loaded), `d`, and
+/// `s` (Q8_1's second half; unused for Q8_0).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Prep {
+    y: [__m256i; WIDE_C],
+    st: [__m256i; WIDE_C],
+    d: [f32; WIDE_C],
+    s: [f32; WIDE_C],
+}
+
+/// The first two f16 of four blocks as f32, in the layout of a row pair's register:
+/// `(d, second)` for rows (0, 1) and (2, 3), each row's value in its 8 lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn heads4<B: bytemuck::Pod>(b: [&B; 4]) -> ([__m512; 2], [__m512; 2]) {
+    let h = |k: usize| {
+        let h = &bytemuck::bytes_of(b[k])[..4];
+        u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as u64
+    };
+    let (lo, hi) = (h(0) | (h(1) << 32), h(2) | (h(3) << 32));
+    // [d0, m0, d1, m1, d2, m2, d3, m3], exactly as `head` converts each.
+    let f = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_set_epi64x(hi as i64, lo as i64)));
+    let pick = |a: i32, b: i32| _mm512_permutexvar_ps(_mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a), f);
+    ([pick(0, 2), pick(4, 6)], [pick(1, 3), pick(5, 7)])
+}
 
 /// The first two f16 of a block as f32 ([`head_f16x2`]): `d`, then `m`/`s` (or the bytes
 /// after `d`, unused).
@@ -201,6 +246,118 @@ macro_rules! vnni_type0 {
                     }
                 }
                 out
+            }
+
+            /// Prepares block positions `0..out.len()` of 8 tokens for [`wide`].
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            fn prepare(x: [&[$X]; WIDE_C], out: &mut [MaybeUninit<Prep>]) {
+                let k = _mm256_set1_epi8(($off as u8) as i8);
+                for (b, o) in out.iter_mut().enumerate() {
+                    let z = _mm256_setzero_si256();
+                    let mut p = Prep { y: [z; WIDE_C], st: [z; WIDE_C], d: [0.0; WIDE_C], s: [0.0; WIDE_C] };
+                    for c in 0..WIDE_C {
+                        let xb = &x[c][b];
+                        p.y[c] = ld_i8(&xb.qs, 0);
+                        // As `start`, on one half.
+                        p.st[c] = if $off == 0 { z } else { _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, k, p.y[c])) };
+                        (p.d[c], p.s[c]) = head(xb);
+                    }
+                    o.write(p);
+                }
+            }
+
+            /// 4 weight rows x 8 tokens, each output bit-identical to [`tile`]'s (and so to
+            /// `type0`'s `dot`): the same integer lanes, float operations and sums.
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            fn wide(w: [&[$W]; WIDE_R], prep: &[Prep]) -> [[f32; WIDE_C]; WIDE_R] {
+                let nb = prep.len();
+                assert!(w.iter().all(|r| r.len() == nb));
+                // acc[i][c]: rows 2i (low half) and 2i + 1 (high half) for token c.
+                let mut acc = [[_mm512_setzero_ps(); WIDE_C]; 2];
+                // summs[i] lane h * 8 + c: row 2i + h, token c (m * s, added after hsum).
+                let mut summs = [_mm512_setzero_ps(); 2];
+                for (b, p) in prep.iter().enumerate() {
+                    let u = [decode2(&w[0][b], &w[1][b]), decode2(&w[2][b], &w[3][b])];
+                    let (dx, mx) = heads4([&w[0][b], &w[1][b], &w[2][b], &w[3][b]]);
+                    for c in 0..WIDE_C {
+                        let y = _mm512_broadcast_i64x4(p.y[c]);
+                        let st = _mm512_broadcast_i64x4(p.st[c]);
+                        let dy = _mm512_set1_ps(p.d[c]);
+                        for i in 0..2 {
+                            let lanes = _mm512_dpbusd_epi32(st, u[i], y);
+                            acc[i][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx[i], dy), _mm512_cvtepi32_ps(lanes), acc[i][c]);
+                        }
+                    }
+                    if $has_min {
+                        let sv = _mm512_broadcast_f32x8(ld_f32(&p.s, 0));
+                        for i in 0..2 {
+                            summs[i] = _mm512_fmadd_ps(mx[i], sv, summs[i]);
+                        }
+                    }
+                }
+                let mut out = [[0f32; WIDE_C]; WIDE_R];
+                for i in 0..2 {
+                    let mut sm = [0f32; 16];
+                    st_f32(&mut sm, 0, _mm512_castps512_ps256(summs[i]));
+                    st_f32(&mut sm, 8, _mm512_extractf32x8_ps::<1>(summs[i]));
+                    for c in 0..WIDE_C {
+                        let (a, b) = hsum_halves(acc[i][c]);
+                        (out[2 * i][c], out[2 * i + 1][c]) = if $has_min { (a + sm[c], b + sm[8 + c]) } else { (a, b) };
+                    }
+                }
+                out
+            }
+
+            /// The batched product: groups of 8 tokens by 4-row [`wide`] tiles (a chunk's last
+            /// rows by [`tile`]), everything else (fewer than 8 tokens, rows longer than
+            /// [`MAX_PREP_BLOCKS`]) by `narrow`, the 8 x 4 tile driver. Same bits either way.
+            #[allow(clippy::too_many_arguments)]
+            pub fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize, narrow: GemmFn) {
+                let nb = n / QK8_0;
+                if nc < WIDE_C || nb > MAX_PREP_BLOCKS || nb * QK8_0 != n {
+                    return narrow(n, w, nr, x, nc, out, stride);
+                }
+                let (wrb, xrb) = (nb * std::mem::size_of::<$W>(), nb * std::mem::size_of::<$X>());
+                assert_eq!(w.len(), nr * wrb, "gemm: weight bytes for {nr} rows of {n}");
+                assert_eq!(x.len(), nc * xrb, "gemm: activation bytes for {nc} rows of {n}");
+                if nr == 0 {
+                    return;
+                }
+                assert!(out.len() >= (nc - 1) * stride + nr, "gemm: output too small");
+                let (wb, xb) = (as_blocks::<$W>(w), as_blocks::<$X>(x));
+                let wrow = |r: usize| &wb[r * nb..(r + 1) * nb];
+                let xrow = |c: usize| &xb[c * nb..(c + 1) * nb];
+                let mut prep = [const { MaybeUninit::<Prep>::uninit() }; MAX_PREP_BLOCKS];
+                let mut c = 0;
+                while c + WIDE_C <= nc {
+                    // SAFETY (all three calls): `gemm` is installed only by `install_vnni`,
+                    // after AVX-512 F/DQ/BW/VL/VNNI and AVX2+FMA+F16C were detected.
+                    unsafe { prepare(std::array::from_fn(|j| xrow(c + j)), &mut prep[..nb]) };
+                    // SAFETY: `prepare` has just written entries 0..nb; Prep is plain data.
+                    let p: &[Prep] = unsafe { std::slice::from_raw_parts(prep.as_ptr().cast::<Prep>(), nb) };
+                    let mut r = 0;
+                    while r + WIDE_R <= nr {
+                        let o = unsafe { wide(std::array::from_fn(|i| wrow(r + i)), p) };
+                        for (i, orow) in o.iter().enumerate() {
+                            for (j, &v) in orow.iter().enumerate() {
+                                out[(c + j) * stride + r + i] = v;
+                            }
+                        }
+                        r += WIDE_R;
+                    }
+                    for r in r..nr {
+                        for h in 0..WIDE_C / 4 {
+                            let o = unsafe { tile::<1, 4>([wrow(r)], std::array::from_fn(|j| xrow(c + 4 * h + j))) };
+                            for (j, &v) in o[0].iter().enumerate() {
+                                out[(c + 4 * h + j) * stride + r] = v;
+                            }
+                        }
+                    }
+                    c += WIDE_C;
+                }
+                if c < nc {
+                    narrow(n, w, nr, &x[c * xrb..], nc - c, &mut out[c * stride..], stride);
+                }
             }
         }
     };
