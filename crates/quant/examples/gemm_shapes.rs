@@ -1,7 +1,9 @@
 //! Times one thread's gemm for the prefill and decode shapes of a 0.5B model's weights
 //! (256 rows x 896 columns, 16 tokens per call as the engine calls it; 1 token for decode),
-//! for each kernel level. Dev tool for choosing tile shapes: `cargo run --release -p quant
-//! --example gemm_shapes [TYPE...]`.
+//! for each kernel level, with llama.cpp's batch plan for the type (as the engine runs it; a
+//! K-quant's rows are 1024 columns). Dev tool for choosing tile shapes: `cargo run --release -p quant
+//! --example gemm_shapes [TYPE...]`, env ROWS and COLS for
+//! other shapes.
 
 use gguf::GgmlType;
 use quant::kernels::{kernels_for, Level};
@@ -14,8 +16,10 @@ fn main() {
     } else {
         names.iter().map(|n| GgmlType::from_name(n).expect("type name")).collect()
     };
-    let (n, nr) = (896, 256);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let nr = env("ROWS").unwrap_or(256);
     for ty in types {
+        let n = env("COLS").unwrap_or(if ty.block_size() == 256 { 1024 } else { 896 });
         for level in [Level::Avx2, Level::Avx512] {
             let Some(k) = kernels_for(level) else { continue };
             let e = k.get(ty);
@@ -32,9 +36,13 @@ fn main() {
             }
             let mut out = vec![0f32; 16 * nr];
             for (nc, reps) in [(16usize, 400usize), (1, 4000)] {
+                let plan = k.plan(ty, nr, nc, k.repacks(ty, nr));
                 let t = Instant::now();
                 for _ in 0..reps {
-                    (e.gemm)(n, &w, nr, &x[..nc * xb], nc, &mut out, nr);
+                    (plan.main)(n, &w, nr, &x[..plan.n_main * xb], plan.n_main, &mut out, nr);
+                    if plan.n_main < nc {
+                        (plan.tail)(n, &w, nr, &x[plan.n_main * xb..nc * xb], nc - plan.n_main, &mut out[plan.n_main * nr..], nr);
+                    }
                 }
                 let s = t.elapsed().as_secs_f64() / reps as f64;
                 let macs = (n * nr * nc) as f64 / s / 1e9;

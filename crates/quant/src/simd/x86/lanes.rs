@@ -2,8 +2,8 @@
 //!
 //! Both orders keep one or two f32 accumulators per output and add the exact integer sums
 //! of a super-block (or part of one) to them with a few scalar-shaped float operations, so a
-//! tile of R x C = 8 outputs (R weight rows, C tokens) keeps its accumulators in the lanes of
-//! one vector, lane `r * C + c`, and each lane sees exactly the operations of the scalar
+//! tile of R x C <= 16 outputs (R weight rows, C tokens) keeps its accumulators in the lanes of
+//! two vectors, output `r * C + c` in lane `o % 8` of vector `o / 8`, and each lane sees exactly the operations of the scalar
 //! definition in [`crate::emulate::kquant`]:
 //! - tiled (`tiled/tiled-kernel.cpp`, `tiled_run_microtile_avx2`, for 8+ tokens of
 //!   Q2_K..Q6_K): per super-block `r = d * s1`, `r = fma(-dmin, s2, r)` for types with mins,
@@ -12,8 +12,8 @@
 //!   `q4_k::gemm4_tile` for the 4-token gemm's (see [`super::q4_k`]).
 //!
 //! Each weight super-block is decoded once per tile and reused for its C tokens (the integer
-//! core is [`super::kquants`]'s `sumi`); `run` walks a batch in tiles of 1x8, then 2x4, 4x2
-//! and 8x1 for the leftover tokens.
+//! core is [`super::kquants`]'s `sumi`); `run` walks a batch in tiles of 1x8 (AVX-512: 2x8,
+//! two rows per register), then 2x4, 4x2 and 8x1 for the leftover tokens.
 
 use super::gemm::Tile;
 use super::util::*;
@@ -24,26 +24,28 @@ use gguf::GgmlType;
 use std::arch::x86_64::*;
 
 /// Row factors (weight `d`, `dmin`, one per row) and column factors (`d8`, one per token)
-/// spread over the lanes of an R x C tile: lane `r * C + c`; lanes past R * C are zero.
+/// spread over the lanes of an R x C tile of up to 16 outputs: output `o = r * C + c` in lane
+/// `o % 8` of vector `o / 8`; lanes past R * C are zero.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn spread<const R: usize, const C: usize>(rows: [f32; R], cols: [f32; C]) -> (__m256, __m256) {
-    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+pub(super) fn spread<const R: usize, const C: usize>(rows: [f32; R], cols: [f32; C]) -> ([__m256; 2], [__m256; 2]) {
+    let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
     for r in 0..R {
         for c in 0..C {
             a[r * C + c] = rows[r];
             b[r * C + c] = cols[c];
         }
     }
-    (ld_f32(&a, 0), ld_f32(&b, 0))
+    ([ld_f32(&a, 0), ld_f32(&a, 8)], [ld_f32(&b, 0), ld_f32(&b, 8)])
 }
 
-/// The lanes of a tile's accumulator as `[[f32; C]; R]`.
+/// The lanes of [`spread`]'s layout as `[[f32; C]; R]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn unspread<const R: usize, const C: usize>(acc: __m256) -> [[f32; C]; R] {
-    let mut lanes = [0f32; 8];
-    st_f32(&mut lanes, 0, acc);
+pub(super) fn unspread<const R: usize, const C: usize>(acc: [__m256; 2]) -> [[f32; C]; R] {
+    let mut lanes = [0f32; 16];
+    st_f32(&mut lanes, 0, acc[0]);
+    st_f32(&mut lanes, 8, acc[1]);
     std::array::from_fn(|r| std::array::from_fn(|c| lanes[r * C + c]))
 }
 
@@ -62,7 +64,7 @@ macro_rules! tiled {
                 $dmin
             }
 
-            /// R weight rows x C tokens (R * C <= 8), each output exactly
+            /// R weight rows x C tokens (R * C <= 16), each output exactly
             /// [`crate::emulate::kquant::tiled_dot`].
             #[target_feature(enable = "avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
@@ -78,32 +80,39 @@ macro_rules! tiled {
     };
 }
 
-/// The body of a tiled-order tile, with `sumi` computing the exact integer lanes.
+/// The body of a tiled-order tile of up to 16 outputs (two 8-lane accumulators, the second
+/// unused below 9 outputs), with `sumi` computing the exact integer lanes.
 macro_rules! tiled_body {
     ($w:ident, $x:ident, $R:ident, $C:ident, $has_min:literal, $sumi:path) => {{
-        const { assert!($R * $C <= 8) };
+        const { assert!($R * $C <= 16) };
         let nb = $x[0].len();
         assert!($w.iter().all(|r| r.len() == nb) && $x.iter().all(|c| c.len() == nb));
-        let mut acc = _mm256_setzero_ps();
+        let mut acc = [_mm256_setzero_ps(); 2];
         for b in 0..nb {
             let wb: [_; $R] = std::array::from_fn(|r| &$w[r][b]);
             let xb: [&BlockQ8K; $C] = std::array::from_fn(|c| &$x[c][b]);
             let preps = std::array::from_fn(|r| kq::prep(wb[r]));
             let sumi = $sumi(wb, &preps, xb, 0, QK_K / 32);
-            let (mut s1, mut s2) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
+            let (mut s1, mut s2) = ([[_mm256_setzero_si256(); 8]; 2], [[_mm256_setzero_si256(); 8]; 2]);
             for r in 0..$R {
                 for c in 0..$C {
-                    (s1[r * $C + c], s2[r * $C + c]) = kq::tiled_terms(sumi[r][c], wb[r], &preps[r], xb[c]);
+                    let o = r * $C + c;
+                    (s1[o / 8][o % 8], s2[o / 8][o % 8]) = kq::tiled_terms(sumi[r][c], wb[r], &preps[r], xb[c]);
                 }
             }
             let (d, d8) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
-            let mut res = _mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum_i32_x8(s1)));
-            if $has_min {
-                let (dm, _) = spread::<$R, $C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; $C]);
-                // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
-                res = _mm256_fnmadd_ps(dm, _mm256_cvtepi32_ps(hsum_i32_x8(s2)), res);
+            let (dm, _) = spread::<$R, $C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; $C]);
+            for g in 0..2 {
+                if g * 8 >= $R * $C {
+                    break;
+                }
+                let mut res = _mm256_mul_ps(d[g], _mm256_cvtepi32_ps(hsum_i32_x8(s1[g])));
+                if $has_min {
+                    // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
+                    res = _mm256_fnmadd_ps(dm[g], _mm256_cvtepi32_ps(hsum_i32_x8(s2[g])), res);
+                }
+                acc[g] = _mm256_fmadd_ps(res, d8[g], acc[g]);
             }
-            acc = _mm256_fmadd_ps(res, d8, acc);
         }
         unspread(acc)
     }};
@@ -117,6 +126,8 @@ tiled!(q6_k, BlockQ6K, has_min: false, dmin: |b| 0.0);
 /// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows. Without
 /// `c8` (the AVX-512 tiles, which pair rows), groups of 8+ tokens also go by 2x4 tiles.
 pub(super) struct LaneTiles<W: 'static> {
+    /// 2 rows x 8 tokens (16 outputs: the AVX-512 tiles), single rows by `c8`.
+    pub c8x2: Option<Tile<W, BlockQ8K, 2, 8>>,
     pub c8: Option<Tile<W, BlockQ8K, 1, 8>>,
     pub c4: Tile<W, BlockQ8K, 2, 4>,
     pub c4_1: Tile<W, BlockQ8K, 1, 4>,
@@ -188,7 +199,10 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
     let mut c = 0;
     while c < nc {
         let left = nc - c;
-        if let (Some(c8), true) = (t.c8, left >= 8) {
+        if let (Some(c8x2), Some(c8), true) = (t.c8x2, t.c8, left >= 8) {
+            cols(c8x2, c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
+            c += 8;
+        } else if let (Some(c8), true) = (t.c8, left >= 8) {
             cols(c8, c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
             c += 8;
         } else if left >= 4 {

@@ -52,14 +52,16 @@ use gguf::GgmlType;
 use half::{bf16, f16};
 
 /// A [`GemmFn`] running [`lanes::run`] with the tiles `pairs::<R, C>` for R >= 2 rows and
-/// `single::<1, C>` for single rows; with `eight`, groups of 8 tokens go by `single::<1, 8>`.
+/// `single::<1, C>` for single rows; groups of 8 tokens go by `pairs::<2, 8>` with `pairs8`
+/// (the AVX-512 tiles: 16 outputs, two rows per register), else by `single::<1, 8>`.
 macro_rules! lanes_gemm {
-    ($ty:ident, $W:ty, pairs: $pairs:path, single: $single:path, eight: $eight:literal) => {{
+    ($ty:ident, $W:ty, pairs: $pairs:path, single: $single:path, pairs8: $pairs8:literal) => {{
         fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
             use $pairs as p;
             use $single as s;
             let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
-                c8: if $eight { Some(s::<1, 8>) } else { None },
+                c8x2: if $pairs8 { Some(p::<2, 8>) } else { None },
+                c8: Some(s::<1, 8>),
                 c4: p::<2, 4>,
                 c4_1: s::<1, 4>,
                 c2: p::<4, 2>,
@@ -95,16 +97,16 @@ pub(crate) fn install(k: &mut Kernels) {
 
     // llama.cpp's batched K-quant orders (see `lanes`).
     let tiled = |t: GemmFn| BatchKernels { tiled: Some(t), ..Default::default() };
-    k.set_batch(GgmlType::Q2_K, tiled(lanes_gemm!(Q2_K, BlockQ2K, pairs: lanes::q2_k::tile, single: lanes::q2_k::tile, eight: true)));
-    k.set_batch(GgmlType::Q3_K, tiled(lanes_gemm!(Q3_K, BlockQ3K, pairs: lanes::q3_k::tile, single: lanes::q3_k::tile, eight: true)));
-    k.set_batch(GgmlType::Q5_K, tiled(lanes_gemm!(Q5_K, BlockQ5K, pairs: lanes::q5_k::tile, single: lanes::q5_k::tile, eight: true)));
-    k.set_batch(GgmlType::Q6_K, tiled(lanes_gemm!(Q6_K, BlockQ6K, pairs: lanes::q6_k::tile, single: lanes::q6_k::tile, eight: true)));
+    k.set_batch(GgmlType::Q2_K, tiled(lanes_gemm!(Q2_K, BlockQ2K, pairs: lanes::q2_k::tile, single: lanes::q2_k::tile, pairs8: false)));
+    k.set_batch(GgmlType::Q3_K, tiled(lanes_gemm!(Q3_K, BlockQ3K, pairs: lanes::q3_k::tile, single: lanes::q3_k::tile, pairs8: false)));
+    k.set_batch(GgmlType::Q5_K, tiled(lanes_gemm!(Q5_K, BlockQ5K, pairs: lanes::q5_k::tile, single: lanes::q5_k::tile, pairs8: false)));
+    k.set_batch(GgmlType::Q6_K, tiled(lanes_gemm!(Q6_K, BlockQ6K, pairs: lanes::q6_k::tile, single: lanes::q6_k::tile, pairs8: false)));
     k.set_batch(
         GgmlType::Q4_K,
         BatchKernels {
-            tiled: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: lanes::q4_k::tile, single: lanes::q4_k::tile, eight: true)),
-            repack_gemm: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile, single: q4_k::gemm4_tile, eight: true)),
-            repack_gemv: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile, single: q4_k::tile, eight: true)),
+            tiled: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: lanes::q4_k::tile, single: lanes::q4_k::tile, pairs8: false)),
+            repack_gemm: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile, single: q4_k::gemm4_tile, pairs8: false)),
+            repack_gemv: Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile, single: q4_k::tile, pairs8: false)),
             ..Default::default()
         },
     );
@@ -160,7 +162,7 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     macro_rules! tiled {
         ($ty:ident, $W:ty, $m:ident) => {{
             let mut b = k.batch(GgmlType::$ty);
-            b.tiled = Some(lanes_gemm!($ty, $W, pairs: lanes::$m::tile512, single: lanes::$m::tile, eight: false));
+            b.tiled = Some(lanes_gemm!($ty, $W, pairs: lanes::$m::tile512, single: lanes::$m::tile, pairs8: true));
             k.set_batch(GgmlType::$ty, b);
         }};
     }
@@ -170,8 +172,8 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     tiled!(Q5_K, BlockQ5K, q5_k);
     tiled!(Q6_K, BlockQ6K, q6_k);
     let mut b = k.batch(GgmlType::Q4_K);
-    b.repack_gemm = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile512, single: q4_k::gemm4_tile, eight: false));
-    b.repack_gemv = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile512, single: q4_k::tile, eight: false));
+    b.repack_gemm = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile512, single: q4_k::gemm4_tile, pairs8: true));
+    b.repack_gemv = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile512, single: q4_k::tile, pairs8: true));
     k.set_batch(GgmlType::Q4_K, b);
 }
 

@@ -56,7 +56,7 @@ fn transpose_8x4(m: [__m128i; 8]) -> [__m256i; 4] {
     [_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)]
 }
 
-/// R weight rows x C activation rows (R * C <= 8) in the repacked kernels' order with the
+/// R weight rows x C activation rows (R * C <= 16) in the repacked kernels' order with the
 /// float terms added every `STEP` slices of 32 (8: the gemv, 2: the 4-token gemm): outputs in
 /// the lanes of one accumulator pair, lane `r * C + c`, each updated with exactly the
 /// per-output operations of [`crate::emulate::kquant::repack_gemv_dot_q4_k`] /
@@ -72,50 +72,58 @@ fn repack_tile512<const STEP: usize, const R: usize, const C: usize>(w: [&[Block
     repack_body!(w, x, STEP, R, C, kq::sumi_pairs)
 }
 
-/// The body of [`repack_tile`], with `sumi` computing the exact integer lanes.
+/// The body of [`repack_tile`] (up to 16 outputs, in two 8-lane accumulator pairs as
+/// [`spread`] lays them out), with `sumi` computing the exact integer lanes.
 macro_rules! repack_body {
     ($w:ident, $x:ident, $STEP:ident, $R:ident, $C:ident, $sumi:path) => {{
-    const { assert!($R * $C <= 8 && ($STEP == 2 || $STEP == 8)) };
+    const { assert!($R * $C <= 16 && ($STEP == 2 || $STEP == 8)) };
     let nb = $x[0].len();
     assert!($w.iter().all(|r| r.len() == nb) && $x.iter().all(|c| c.len() == nb));
-    let (mut acc, mut acc_min) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let (mut acc, mut acc_min) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
     for b in 0..nb {
         let wb: [&BlockQ4K; $R] = std::array::from_fn(|r| &$w[r][b]);
         let xb: [&BlockQ8K; $C] = std::array::from_fn(|c| &$x[c][b]);
         let preps: [(__m256i, __m128i); $R] = std::array::from_fn(|r| kq::prep(wb[r]));
         let (d, d8) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
         let (dmin, _) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].dmin)), [0f32; C]);
-        let (dd, dm) = (_mm256_mul_ps(d, d8), _mm256_mul_ps(dmin, d8));
+        let dd = [_mm256_mul_ps(d[0], d8[0]), _mm256_mul_ps(d[1], d8[1])];
+        let dm = [_mm256_mul_ps(dmin[0], d8[0]), _mm256_mul_ps(dmin[1], d8[1])];
         // Per output, the mins of sub-blocks 2i, 2i+1 times their sums, lane i (exact).
-        let mut mins = [_mm_setzero_si128(); 8];
+        let mut mins = [[_mm_setzero_si128(); 8]; 2];
         for c in 0..$C {
             let bs = bsums32(&xb[c].bsums);
             for r in 0..$R {
-                mins[r * C + c] = _mm_madd_epi16(preps[r].1, bs);
+                let o = r * C + c;
+                mins[o / 8][o % 8] = _mm_madd_epi16(preps[r].1, bs);
             }
         }
-        let chunk_mins: [__m256i; 4] = if $STEP == 8 {
-            let mut total = [_mm256_setzero_si256(); 8];
-            for o in 0..8 {
-                total[o] = _mm256_zextsi128_si256(mins[o]);
+        let groups = ($R * $C).div_ceil(8);
+        let chunk_mins: [[__m256i; 4]; 2] = std::array::from_fn(|g| {
+            if g >= groups {
+                [_mm256_setzero_si256(); 4]
+            } else if $STEP == 8 {
+                let total: [__m256i; 8] = std::array::from_fn(|o| _mm256_zextsi128_si256(mins[g][o]));
+                [hsum_i32_x8(total), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()]
+            } else {
+                transpose_8x4(mins[g])
             }
-            [hsum_i32_x8(total), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()]
-        } else {
-            transpose_8x4(mins)
-        };
+        });
         for (j, k0) in (0..QK_K / 32).step_by($STEP).enumerate() {
             let sumi = $sumi(wb, &preps, xb, k0, k0 + $STEP);
-            let mut v = [_mm256_setzero_si256(); 8];
+            let mut v = [[_mm256_setzero_si256(); 8]; 2];
             for r in 0..$R {
                 for c in 0..$C {
-                    v[r * C + c] = sumi[r][c];
+                    let o = r * C + c;
+                    v[o / 8][o % 8] = sumi[r][c];
                 }
             }
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(v)), dd, acc);
-            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(chunk_mins[j]), dm, acc_min);
+            for g in 0..groups {
+                acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(v[g])), dd[g], acc[g]);
+                acc_min[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(chunk_mins[g][j]), dm[g], acc_min[g]);
+            }
         }
     }
-    unspread(_mm256_sub_ps(acc, acc_min))
+    unspread([_mm256_sub_ps(acc[0], acc_min[0]), _mm256_sub_ps(acc[1], acc_min[1])])
     }};
 }
 use repack_body;
