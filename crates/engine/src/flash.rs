@@ -224,17 +224,26 @@ fn block<K: Kern>(c: &Ctx, g: usize, b: usize, t0: usize, t1: usize, w: &mut Wor
                 dst.fill(0.0);
             }
         }
-        for t in t0..t1 {
-            let (a, e) = c.range(t, b);
-            if j0 + nk <= a || j0 > e {
-                continue;
-            }
-            for r in (t - t0) * gs..(t - t0 + 1) * gs {
-                let s8 = K::dot8(&w.qr[r * hd..(r + 1) * hd], w.k8);
-                for (i, &x) in s8.iter().enumerate().take(nk) {
-                    w.sc[r * BLOCK + j0 + i - b0] = x * c.s.scale;
+        // Rows two at a time (sharing the key loads); a pair runs if either row's token sees
+        // one of these keys.
+        let sees = |r: usize| {
+            let (a, e) = c.range(t0 + r / gs, b);
+            j0 + nk > a && j0 <= e
+        };
+        let rows = (t1 - t0) * gs;
+        let mut r = 0;
+        while r < rows {
+            let pair = r + 1 < rows;
+            if sees(r) || (pair && sees(r + 1)) {
+                let q = |r: usize| &w.qr[r * hd..(r + 1) * hd];
+                let s = if pair { K::dot8x2(q(r), q(r + 1), w.k8) } else { [K::dot8(q(r), w.k8), [0.0; 8]] };
+                for (h, s8) in s.iter().enumerate().take(1 + pair as usize) {
+                    for (i, &x) in s8.iter().enumerate().take(nk) {
+                        w.sc[(r + h) * BLOCK + j0 + i - b0] = x * c.s.scale;
+                    }
                 }
             }
+            r += 2;
         }
         j0 += 8;
     }

@@ -64,6 +64,11 @@ pub fn hsum8(l: &[f32; 8]) -> f32 {
 pub trait Kern {
     /// The scores of query `q` against the eight keys of `k8` (8 rows of `q.len()`).
     fn dot8(q: &[f32], k8: &[f32]) -> [f32; 8];
+    /// [`Kern::dot8`] of two queries (same bits; a kernel may share the key loads).
+    #[inline(always)]
+    fn dot8x2(q0: &[f32], q1: &[f32], k8: &[f32]) -> [[f32; 8]; 2] {
+        [Self::dot8(q0, k8), Self::dot8(q1, k8)]
+    }
     /// For each of the `acc.len() / hd` rows i: `acc[i] = Σ_j p[i * p_stride + j] · v_j` over
     /// the `len` rows of `v` (each `hd` long), starting from zero.
     fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]);
@@ -417,6 +422,42 @@ mod x86 {
             tree8(v, q, k8, n16)
         }
 
+        /// Two queries x eight keys with the element loop outside: each 16-element chunk of
+        /// the keys is loaded once for both queries (16 accumulators), where `dot8` loads a
+        /// query chunk per key. Each accumulator sees the same FMAs in the same order.
+        #[inline(always)]
+        fn dot8x2(q0: &[f32], q1: &[f32], k8: &[f32]) -> [[f32; 8]; 2] {
+            let hd = q0.len();
+            let n16 = hd / 16 * 16;
+            assert!(q1.len() == hd && k8.len() >= 8 * hd);
+            // SAFETY: see the module note (AVX-512 here: `Avx512`); d + 16 <= n16 <= hd for
+            // both queries, and key i's row is k8[i * hd..(i + 1) * hd], within k8 (asserted).
+            let (v0, v1) = unsafe {
+                let (p0, p1, pk) = (q0.as_ptr(), q1.as_ptr(), k8.as_ptr());
+                let mut a0 = [_mm512_setzero_ps(); 8];
+                let mut a1 = [_mm512_setzero_ps(); 8];
+                let mut d = 0;
+                while d < n16 {
+                    let (x0, x1) = (_mm512_loadu_ps(p0.add(d)), _mm512_loadu_ps(p1.add(d)));
+                    for i in 0..8 {
+                        let k = _mm512_loadu_ps(pk.add(i * hd + d));
+                        a0[i] = _mm512_fmadd_ps(x0, k, a0[i]);
+                        a1[i] = _mm512_fmadd_ps(x1, k, a1[i]);
+                    }
+                    d += 16;
+                }
+                // (A closure here would not inherit the target features and its intrinsics
+                // would not inline.)
+                let (mut v0, mut v1) = ([_mm256_setzero_ps(); 8], [_mm256_setzero_ps(); 8]);
+                for i in 0..8 {
+                    v0[i] = _mm256_add_ps(_mm512_castps512_ps256(a0[i]), _mm512_extractf32x8_ps::<1>(a0[i]));
+                    v1[i] = _mm256_add_ps(_mm512_castps512_ps256(a1[i]), _mm512_extractf32x8_ps::<1>(a1[i]));
+                }
+                (v0, v1)
+            };
+            [tree8(v0, q0, k8, n16), tree8(v1, q1, k8, n16)]
+        }
+
         #[inline(always)]
         fn pv(acc: &mut [f32], hd: usize, p: &[f32], p_stride: usize, len: usize, v: &[f32]) {
             let rows = acc.len() / hd;
@@ -536,6 +577,9 @@ mod tests {
         #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512dq,avx512vl")]
         fn check512(a: &[f32], k8: &[f32], p: &[f32], v: &[f32], len: usize) {
             assert_eq!(Scalar::dot8(a, k8).map(f32::to_bits), Avx512::dot8(a, k8).map(f32::to_bits), "avx512 dot8 of {len}");
+            let a2: Vec<f32> = a.iter().map(|x| x * -1.3 + 0.1).collect();
+            let pair = Avx512::dot8x2(a, &a2, k8);
+            assert_eq!([Scalar::dot8(a, k8), Scalar::dot8(&a2, k8)].map(|s| s.map(f32::to_bits)), pair.map(|s| s.map(f32::to_bits)), "avx512 dot8x2 of {len}");
             for rows in 1..=9 {
                 let pr: Vec<f32> = (0..rows * 11).map(|i| p[i % p.len()] * (1.0 + i as f32 * 0.01)).collect();
                 let (mut sa, mut aa) = (vec![7.0; rows * len], vec![7.0; rows * len]);
