@@ -1,8 +1,9 @@
 //! The KV cache: allocated once, written in place, never copied per step.
 //!
-//! Per layer, K and V are `[n_slots][n_head_kv * head_dim]` rows of one element type each
-//! ([`KvType`]: F32, F16 or Q8_0, chosen separately for K and V as llama.cpp's `-ctk`/`-ctv`).
-//! Position `p` lives in slot `p % n_slots`.
+//! Per layer, K and V are head-major, `[n_head_kv][n_slots][head_dim]`, of one element type
+//! each ([`KvType`]: F32, F16 or Q8_0, chosen separately for K and V as llama.cpp's
+//! `-ctk`/`-ctv`). Position `p` lives in slot `p % n_slots`. Head-major because attention
+//! walks one KV head's positions in order: its rows are then one contiguous stream.
 //!
 //! - Global layers have `n_slots = n_ctx`, so the slot is the position.
 //! - Sliding-window layers (gemma3's local layers) keep only a ring of
@@ -12,10 +13,11 @@
 //!   `pos0 - window + 1 ..= pos0 + n - 1` must sit in distinct slots, and with the ring that
 //!   long, no row a query of the same batch needs is overwritten by that batch.
 //!
-//! An F32 layer whose batch rows are contiguous in the ring takes the K and V matmul outputs
-//! straight into its slots (RoPE then rotates them there). F16/Q8_0 rows, and F32 rows that
-//! wrap around the ring's end, are produced in a staging buffer of n_batch rows and converted
-//! into their slots by [`KvCache::commit`]: the conversion is the copy, as ggml's `set_rows`.
+//! An F32 layer with a single KV head, whose batch rows are contiguous in the ring, takes the K
+//! and V matmul outputs (`[n][kv_dim]`) straight into its slots (RoPE then rotates them
+//! there). Everything else (F16/Q8_0 rows, several heads, rows that wrap around the ring's
+//! end) is produced in a staging buffer of n_batch rows and scattered into the heads' slots by
+//! [`KvCache::commit`]: the conversion is the copy, as ggml's `set_rows`.
 //!
 //! With a quantized K (V) type whose head size is a multiple of 64, rows are stored rotated
 //! by a Walsh-Hadamard transform, as llama.cpp does (`attn_rot`, llama-kv-cache.cpp): it
@@ -99,8 +101,8 @@ struct LayerCache {
     n_slots: usize,
     /// Positions below this are gone (see [`KvCache::shift`]); attention starts here at the earliest.
     first_pos: usize,
-    /// Backing storage, `n_slots` rows of the layer's K/V type viewed as bytes. f32 elements
-    /// keep F32 rows 4-byte aligned and F16/Q8_0 blocks 2-byte aligned, as the kernels need.
+    /// Backing storage, `n_head_kv x n_slots` head rows of the layer's K/V type viewed as
+    /// bytes. f32 elements keep F32 rows 4-byte aligned and F16/Q8_0 blocks 2-byte aligned.
     k: Vec<f32>,
     v: Vec<f32>,
 }
@@ -170,13 +172,15 @@ impl KvCache {
             stage_k: Vec::new(),
             stage_v: Vec::new(),
         };
-        // Staging is needed by converted types, by rings (a batch may wrap around), and by a
-        // context shift of converted rows (one row of scratch).
+        // Staging is needed by converted types, by several heads (scattered to their regions),
+        // by rings (a batch may wrap around), and by a context shift of converted rows (one
+        // row of scratch).
         let any_ring = kv.layers.iter().any(|l| l.n_slots < s.n_ctx);
-        if s.type_k != KvType::F32 || any_ring {
+        let staged = |ty: KvType| ty != KvType::F32 || any_ring || s.n_head_kv > 1;
+        if staged(s.type_k) {
             kv.stage_k = vec![0.0; n_batch * kv_dim];
         }
-        if s.type_v != KvType::F32 || any_ring {
+        if staged(s.type_v) {
             kv.stage_v = vec![0.0; n_batch * kv_dim];
         }
         Ok(kv)
@@ -221,10 +225,15 @@ impl KvCache {
         }
     }
 
+    fn n_head_kv(&self) -> usize {
+        self.kv_dim / self.head_dim
+    }
+
     /// Whether the batch rows `pos0 .. pos0 + n` of a layer of type `ty` are written straight
-    /// into the cache: F32 rows contiguous in the slots.
-    fn in_place(ty: KvType, n_slots: usize, pos0: usize, n: usize) -> bool {
-        ty == KvType::F32 && pos0 % n_slots + n <= n_slots
+    /// into the cache: F32 rows of a single head (head-major is then position-major),
+    /// contiguous in the slots.
+    fn in_place(ty: KvType, n_head_kv: usize, n_slots: usize, pos0: usize, n: usize) -> bool {
+        ty == KvType::F32 && n_head_kv == 1 && pos0 % n_slots + n <= n_slots
     }
 
     /// Mutable f32 K and V rows for positions `pos0 .. pos0 + n` of layer `il` (n <= n_batch):
@@ -232,15 +241,15 @@ impl KvCache {
     /// [`KvCache::commit`] once they hold their final (roped) values.
     pub fn rows_mut(&mut self, il: usize, pos0: usize, n: usize) -> (&mut [f32], &mut [f32]) {
         assert!(n <= self.n_batch, "a forward step writes at most n_batch rows");
-        let d = self.kv_dim;
+        let (d, nh) = (self.kv_dim, self.n_head_kv());
         let l = &mut self.layers[il];
         let slot0 = pos0 % l.n_slots;
-        let k = if Self::in_place(self.type_k, l.n_slots, pos0, n) {
+        let k = if Self::in_place(self.type_k, nh, l.n_slots, pos0, n) {
             &mut l.k[slot0 * d..(slot0 + n) * d]
         } else {
             &mut self.stage_k[..n * d]
         };
-        let v = if Self::in_place(self.type_v, l.n_slots, pos0, n) {
+        let v = if Self::in_place(self.type_v, nh, l.n_slots, pos0, n) {
             &mut l.v[slot0 * d..(slot0 + n) * d]
         } else {
             &mut self.stage_v[..n * d]
@@ -248,22 +257,26 @@ impl KvCache {
         (k, v)
     }
 
-    /// Stores staged rows of positions `pos0 .. pos0 + n` into their slots (rotating and
+    /// Stores staged rows of positions `pos0 .. pos0 + n` into their heads' slots (rotating and
     /// converting them to the cache types); nothing to do for rows written in place.
     pub fn commit(&mut self, il: usize, pos0: usize, n: usize) {
-        let d = self.kv_dim;
+        let (d, hd, nh) = (self.kv_dim, self.head_dim, self.n_head_kv());
         let l = &mut self.layers[il];
+        let ns = l.n_slots;
         for (ty, rot, store, stage) in
             [(self.type_k, self.rot_k, &mut l.k, &mut self.stage_k), (self.type_v, self.rot_v, &mut l.v, &mut self.stage_v)]
         {
-            if Self::in_place(ty, l.n_slots, pos0, n) {
+            if Self::in_place(ty, nh, ns, pos0, n) {
                 continue;
             }
-            let rb = ty.row_bytes(d);
+            let hb = ty.row_bytes(hd);
+            let bytes = as_bytes_mut(store);
             for t in 0..n {
-                let slot = (pos0 + t) % l.n_slots;
-                let row = &mut stage[t * d..(t + 1) * d];
-                store_row(ty, rot, row, &mut as_bytes_mut(store)[slot * rb..(slot + 1) * rb]);
+                let slot = (pos0 + t) % ns;
+                for g in 0..nh {
+                    let at = (g * ns + slot) * hb;
+                    store_row(ty, rot, &mut stage[t * d + g * hd..t * d + (g + 1) * hd], &mut bytes[at..at + hb]);
+                }
             }
         }
     }
@@ -281,6 +294,8 @@ impl KvCache {
             first_pos: l.first_pos,
             rot_k: self.rot_k,
             rot_v: self.rot_v,
+            slot_step: 1,
+            head_step: l.n_slots,
             k: &l.k,
             v: &l.v,
         }
@@ -292,7 +307,7 @@ impl KvCache {
     /// rotated back by that many positions. `shift_table` holds the cos/sin of a rotation by
     /// `-n_discard` for this layer's RoPE ([`crate::rope::rope_shift_cache`]).
     ///
-    /// Rows move inside the layer's slots, with no allocation: the whole slot array rotates
+    /// Rows move inside each head's slots, with no allocation: the head's slot array rotates
     /// left by `n_discard` rows, which puts every moved row at its new slot (in a ring too:
     /// slot = position mod n_slots), then the kept prefix rows, which must not move, are copied
     /// back from where the rotation took them, highest first, so that none overwrites one not
@@ -300,19 +315,20 @@ impl KvCache {
     /// afterwards is recorded as `first_pos` and attention never reads below it (llama.cpp's
     /// sliding-window cache likewise has no cells left for such positions).
     pub fn shift(&mut self, il: usize, n_past: usize, n_keep: usize, n_discard: usize, rope: &RopeConfig, shift_table: &[f32]) {
-        let (d, hd) = (self.kv_dim, self.head_dim);
-        let (kb, vb) = (self.type_k.row_bytes(d), self.type_v.row_bytes(d));
+        let (hd, nh) = (self.head_dim, self.n_head_kv());
+        let (kb, vb) = (self.type_k.row_bytes(hd), self.type_v.row_bytes(hd));
         let l = &mut self.layers[il];
         let n = l.n_slots;
         // Held before: every position in [h0, n_past) at slot pos % n.
         let h0 = l.first_pos.max(n_past.saturating_sub(n));
         let dn = n_discard % n;
         for (bytes, rb) in [(as_bytes_mut(&mut l.k), kb), (as_bytes_mut(&mut l.v), vb)] {
-            let bytes = &mut bytes[..n * rb];
-            bytes.rotate_left(dn * rb);
-            for q in (h0..n_keep).rev() {
-                let (from, to) = ((q + n - dn) % n, q % n);
-                bytes.copy_within(from * rb..(from + 1) * rb, to * rb);
+            for head in bytes[..nh * n * rb].chunks_exact_mut(n * rb) {
+                head.rotate_left(dn * rb);
+                for q in (h0..n_keep).rev() {
+                    let (from, to) = ((q + n - dn) % n, q % n);
+                    head.copy_within(from * rb..(from + 1) * rb, to * rb);
+                }
             }
         }
         let p_new = n_past - n_discard;
@@ -321,20 +337,22 @@ impl KvCache {
         let moved_from = n_keep.max(l.first_pos);
         let ty = self.type_k;
         for q in moved_from..p_new {
-            let slot = q % n;
-            if ty == KvType::F32 {
-                rope_apply(rope.kind, &mut l.k[slot * d..(slot + 1) * d], hd, rope.n_rot, shift_table);
-            } else {
-                // Dequantize, undo the Hadamard rotation, rotate, store again (llama.cpp's
-                // build_rope_shift for quantized K: cast to f32, rope, copy back).
-                let row = &mut self.stage_k[..d];
-                let src = &as_bytes(&l.k)[slot * kb..(slot + 1) * kb];
-                (quant::kernels::kernels().get(ty.ggml()).dequantize_row)(src, row);
-                if self.rot_k > 0 {
-                    fwht_blocks(row, self.rot_k);
+            for g in 0..nh {
+                let r = g * n + q % n;
+                if ty == KvType::F32 {
+                    rope_apply(rope.kind, &mut l.k[r * hd..(r + 1) * hd], hd, rope.n_rot, shift_table);
+                } else {
+                    // Dequantize, undo the Hadamard rotation, rotate, store again (llama.cpp's
+                    // build_rope_shift for quantized K: cast to f32, rope, copy back).
+                    let row = &mut self.stage_k[..hd];
+                    let src = &as_bytes(&l.k)[r * kb..(r + 1) * kb];
+                    (quant::kernels::kernels().get(ty.ggml()).dequantize_row)(src, row);
+                    if self.rot_k > 0 {
+                        fwht_blocks(row, self.rot_k);
+                    }
+                    rope_apply(rope.kind, row, hd, rope.n_rot, shift_table);
+                    store_row(ty, self.rot_k, row, &mut as_bytes_mut(&mut l.k)[r * kb..(r + 1) * kb]);
                 }
-                rope_apply(rope.kind, row, hd, rope.n_rot, shift_table);
-                store_row(ty, self.rot_k, row, &mut as_bytes_mut(&mut l.k)[slot * kb..(slot + 1) * kb]);
             }
         }
     }
@@ -366,6 +384,10 @@ pub struct LayerKv<'a> {
     pub first_pos: usize,
     pub rot_k: usize,
     pub rot_v: usize,
+    /// Head row of (slot, head g) = slot * slot_step + g * head_step: the cache's head-major
+    /// layout (1, n_slots), or position-major slices (n_head_kv, 1).
+    slot_step: usize,
+    head_step: usize,
     k: &'a [f32],
     v: &'a [f32],
 }
@@ -385,6 +407,8 @@ impl<'a> LayerKv<'a> {
             first_pos: 0,
             rot_k: 0,
             rot_v: 0,
+            slot_step: n_head_kv,
+            head_step: 1,
             k,
             v,
         }
@@ -426,33 +450,37 @@ impl<'a> LayerKv<'a> {
     /// As [`LayerKv::k_f32`], by slot (`pos % n_slots`).
     #[inline]
     pub fn k_f32_in(&self, slot: usize, g: usize) -> &'a [f32] {
-        let at = slot * self.kv_dim + g * self.head_dim;
+        let at = self.head_row(slot, g) * self.head_dim;
         &self.k[at..at + self.head_dim]
     }
 
     #[inline]
     pub fn v_f32_in(&self, slot: usize, g: usize) -> &'a [f32] {
-        let at = slot * self.kv_dim + g * self.head_dim;
+        let at = self.head_row(slot, g) * self.head_dim;
         &self.v[at..at + self.head_dim]
     }
 
     /// As [`LayerKv::k_bytes`], by slot.
     #[inline]
     pub fn k_bytes_in(&self, slot: usize, g: usize) -> &'a [u8] {
-        head_bytes(self.k, self.type_k, self.kv_dim, self.head_dim, slot, g)
+        head_bytes(self.k, self.type_k.row_bytes(self.head_dim), self.head_row(slot, g))
     }
 
     #[inline]
     pub fn v_bytes_in(&self, slot: usize, g: usize) -> &'a [u8] {
-        head_bytes(self.v, self.type_v, self.kv_dim, self.head_dim, slot, g)
+        head_bytes(self.v, self.type_v.row_bytes(self.head_dim), self.head_row(slot, g))
+    }
+
+    #[inline]
+    fn head_row(&self, slot: usize, g: usize) -> usize {
+        slot * self.slot_step + g * self.head_step
     }
 }
 
+/// Head row `r` (of `hb` bytes) of a store.
 #[inline]
-fn head_bytes(store: &[f32], ty: KvType, kv_dim: usize, hd: usize, slot: usize, g: usize) -> &[u8] {
-    let hb = ty.row_bytes(hd);
-    let at = slot * ty.row_bytes(kv_dim) + g * hb;
-    &as_bytes(store)[at..at + hb]
+fn head_bytes(store: &[f32], hb: usize, r: usize) -> &[u8] {
+    &as_bytes(store)[r * hb..(r + 1) * hb]
 }
 
 #[cfg(test)]
@@ -549,6 +577,48 @@ mod tests {
         let s = KvShape { n_ctx: 8, n_batch: 4, n_head_kv: 2, head_dim: 96 + 2, type_k: KvType::Q8_0, type_v: KvType::F16, swa_full: false };
         let e = KvCache::new(s, &[None]).err().expect("refused").to_string();
         assert!(e.contains("q8_0") && e.contains("98"), "{e}");
+    }
+
+    #[test]
+    fn layout_is_head_major() {
+        // Three heads, every type: what a batch writes for (position, head) reads back from
+        // that head, and one head's consecutive slots are consecutive rows of memory.
+        for ty in KvType::ALL {
+            let (nh, hd) = (3, 64);
+            let s = KvShape { n_ctx: 16, n_batch: 8, n_head_kv: nh, head_dim: hd, type_k: ty, type_v: ty, swa_full: false };
+            let mut kv = KvCache::new(s, &[None]).unwrap();
+            let row = |p: usize, g: usize| raw_key(p * nh + g, hd);
+            let (k, v) = kv.rows_mut(0, 0, 5);
+            for t in 0..5 {
+                for g in 0..nh {
+                    k[(t * nh + g) * hd..][..hd].copy_from_slice(&row(t, g));
+                    v[(t * nh + g) * hd..][..hd].copy_from_slice(&row(t + 100, g));
+                }
+            }
+            kv.commit(0, 0, 5);
+            let l = kv.layer(0);
+            let deq = quant::kernels::kernels().get(ty.ggml()).dequantize_row;
+            for t in 0..5 {
+                for g in 0..nh {
+                    let mut got = vec![0.0; hd];
+                    match ty {
+                        KvType::F32 => got.copy_from_slice(l.v_f32(t, g)),
+                        _ => deq(l.v_bytes(t, g), &mut got),
+                    }
+                    if kv.rot_v > 0 {
+                        fwht_blocks(&mut got, kv.rot_v);
+                    }
+                    let err = row(t + 100, g).iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                    assert!(err <= tolerance(ty), "{ty:?} position {t} head {g}: error {err}");
+                }
+            }
+            for g in 0..nh {
+                let (a, b) = (l.k_bytes_in(1, g).as_ptr() as usize, l.k_bytes_in(2, g).as_ptr() as usize);
+                assert_eq!(b - a, ty.row_bytes(hd), "{ty:?} head {g}: slots 1 and 2 not adjacent");
+            }
+            let (h0, h1) = (l.k_bytes_in(0, 0).as_ptr() as usize, l.k_bytes_in(0, 1).as_ptr() as usize);
+            assert_eq!(h1 - h0, 16 * ty.row_bytes(hd), "{ty:?}: head 1 starts after head 0's 16 slots");
+        }
     }
 
     #[test]
