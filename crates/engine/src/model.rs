@@ -368,12 +368,19 @@ fn rope_table(rope: &RopeConfig, ff: Option<&[f32]>, pos0: usize, n: usize, out:
     }
 }
 
-/// Rotate `n` rows of `n_heads` heads each, in place, with the table from `rope_table`.
-pub fn rope_rows(rope: &RopeConfig, table: &[f32], x: &mut [f32], n: usize, head_dim: usize) {
+/// Rotate `n` rows of `n_heads` heads each, in place, with the table from `rope_table`; rows
+/// are spread over the pool (each is rotated alone, so the split changes nothing), a decode
+/// step's single row stays on the caller.
+pub fn rope_rows(pool: &crate::pool::ThreadPool, rope: &RopeConfig, table: &[f32], x: &mut [f32], n: usize, head_dim: usize) {
     let width = x.len() / n;
-    for t in 0..n {
-        rope_apply(rope.kind, &mut x[t * width..(t + 1) * width], head_dim, rope.n_rot, &table[t * rope.n_rot..(t + 1) * rope.n_rot]);
-    }
+    let rows = crate::parallel::DisjointMut::new(&mut x[..n * width]);
+    pool.parallel_for(n, (16384 / width.max(1)).max(1), &|t0, t1| {
+        for t in t0..t1 {
+            // SAFETY: row t belongs to the one call that was handed t0..t1.
+            let row = unsafe { rows.range(t * width..(t + 1) * width) };
+            rope_apply(rope.kind, row, head_dim, rope.n_rot, &table[t * rope.n_rot..(t + 1) * rope.n_rot]);
+        }
+    });
 }
 
 /// Look up token embeddings into `x` ([n][n_embd]), dequantizing each row.

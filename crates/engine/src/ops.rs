@@ -1,8 +1,36 @@
 //! Elementwise and row operations of the forward pass, as plain functions over slices.
 //! Numerics follow ggml's CPU ops where the order of rounding matters for parity.
 
+use crate::parallel::DisjointMut;
+use crate::pool::ThreadPool;
 use half::f16;
 use std::sync::OnceLock;
+
+/// Elements per task of the parallel elementwise and row ops: enough to outweigh a region's
+/// cost (a decode step's rows stay on the caller), and a multiple of 8 so that `swiglu`'s
+/// vector body and scalar tail split where they do serially.
+const PAR_ELEMS: usize = 16384;
+
+/// An elementwise in-place op `f(gate, up)` (SwiGLU, GeGLU) spread over the pool in chunks of
+/// [`PAR_ELEMS`]; every element is computed alone, so the result is `f` on the whole slice.
+pub fn pair_par(pool: &ThreadPool, gate: &mut [f32], up: &[f32], f: fn(&mut [f32], &[f32])) {
+    let n = gate.len().min(up.len());
+    let g = DisjointMut::new(&mut gate[..n]);
+    pool.parallel_for(n, PAR_ELEMS, &|a, b| {
+        // SAFETY: parallel_for hands each range a..b to exactly one call.
+        f(unsafe { g.range(a..b) }, &up[a..b])
+    });
+}
+
+/// [`rms_norm_rows`] spread over the pool, whole rows per task (each row is normalized alone).
+pub fn rms_norm_rows_par(pool: &ThreadPool, x: &[f32], w: &[f32], eps: f32, out: &mut [f32], n: usize) {
+    let d = w.len();
+    let o = DisjointMut::new(&mut out[..n * d]);
+    pool.parallel_for(n, (PAR_ELEMS / d.max(1)).max(1), &|a, b| {
+        // SAFETY: rows a..b are handed to exactly one call.
+        rms_norm_rows(&x[a * d..b * d], w, eps, unsafe { o.range(a * d..b * d) }, b - a)
+    });
+}
 
 /// RMSNorm of one row, then the elementwise weight: `out = x / sqrt(mean(x²) + eps) * w`.
 /// The sum of squares accumulates in f64 as ggml's `ggml_compute_forward_rms_norm_f32` does.

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::debug::dump;
 use crate::matmul::Matmul;
 use crate::model::{embed, rope_rows, Model, State};
-use crate::ops::{add_inplace, rms_norm_rows, swiglu_inplace};
+use crate::ops::{add_inplace, pair_par, rms_norm_rows_par, swiglu_inplace};
 use crate::weights::{Loader, Matrix};
 use crate::EngineError;
 
@@ -59,14 +59,14 @@ impl Llama {
 
         embed(file, &m.common.tok_embd, tokens, x);
         for (il, l) in self.layers.iter().enumerate() {
-            rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
+            rms_norm_rows_par(pool, x, &l.attn_norm, c.rms_eps, xn, n);
             dump("attn_norm", il, xn, n, d);
             let (k_new, v_new) = kv.rows_mut(il, pos0, n);
             mm.run_group([&l.wq, &l.wk, &l.wv], xn, n, [&mut *q, &mut *k_new, &mut *v_new]);
             dump("Qcur", il, q, n, dq);
-            rope_rows(&c.rope, rope, q, n, c.head_dim);
+            rope_rows(pool, &c.rope, rope, q, n, c.head_dim);
             dump("Qrope", il, q, n, dq);
-            rope_rows(&c.rope, rope, k_new, n, c.head_dim);
+            rope_rows(pool, &c.rope, rope, k_new, n, c.head_dim);
             dump("Kcur", il, k_new, n, c.n_embd_kv());
             kv.commit(il, pos0, n);
             attention(pool, &m.attn_shape(il, c.attn_scale, *mode, *flash), q, &kv.layer(il), n, pos0, attn, attn_scratch);
@@ -75,9 +75,9 @@ impl Llama {
             dump("attn_out", il, xn, n, d);
             add_inplace(x, xn);
 
-            rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
+            rms_norm_rows_par(pool, x, &l.ffn_norm, c.rms_eps, xn, n);
             mm.run_group([&l.gate, &l.up], xn, n, [&mut *gate, &mut *up]);
-            swiglu_inplace(gate, up);
+            pair_par(pool, gate, up, swiglu_inplace);
             dump("ffn_swiglu", il, gate, n, ff);
             mm.run(&l.down, gate, n, xn);
             add_inplace(x, xn);

@@ -4,7 +4,7 @@ use crate::attention::attention;
 use crate::config::Config;
 use crate::matmul::Matmul;
 use crate::model::{embed, rope_rows, Model, State};
-use crate::ops::{add_bias_rows, add_inplace, rms_norm_rows, swiglu_inplace};
+use crate::ops::{add_bias_rows, add_inplace, pair_par, rms_norm_rows_par, swiglu_inplace};
 use crate::weights::Loader;
 use crate::EngineError;
 
@@ -47,22 +47,22 @@ impl Qwen2 {
 
         embed(file, &m.common.tok_embd, tokens, x);
         for (il, (l, b)) in self.layers.iter().enumerate() {
-            rms_norm_rows(x, &l.attn_norm, c.rms_eps, xn, n);
+            rms_norm_rows_par(pool, x, &l.attn_norm, c.rms_eps, xn, n);
             let (k_new, v_new) = kv.rows_mut(il, pos0, n);
             mm.run_group([&l.wq, &l.wk, &l.wv], xn, n, [&mut *q, &mut *k_new, &mut *v_new]);
             add_bias_rows(q, &b.bq);
-            rope_rows(&c.rope, rope, q, n, c.head_dim);
+            rope_rows(pool, &c.rope, rope, q, n, c.head_dim);
             add_bias_rows(k_new, &b.bk);
-            rope_rows(&c.rope, rope, k_new, n, c.head_dim);
+            rope_rows(pool, &c.rope, rope, k_new, n, c.head_dim);
             add_bias_rows(v_new, &b.bv);
             kv.commit(il, pos0, n);
             attention(pool, &m.attn_shape(il, c.attn_scale, *mode, *flash), q, &kv.layer(il), n, pos0, attn, attn_scratch);
             mm.run(&l.wo, attn, n, xn);
             add_inplace(x, xn);
 
-            rms_norm_rows(x, &l.ffn_norm, c.rms_eps, xn, n);
+            rms_norm_rows_par(pool, x, &l.ffn_norm, c.rms_eps, xn, n);
             mm.run_group([&l.gate, &l.up], xn, n, [&mut *gate, &mut *up]);
-            swiglu_inplace(gate, up);
+            pair_par(pool, gate, up, swiglu_inplace);
             mm.run(&l.down, gate, n, xn);
             add_inplace(x, xn);
         }
