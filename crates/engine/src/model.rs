@@ -374,7 +374,7 @@ fn rope_table(rope: &RopeConfig, ff: Option<&[f32]>, pos0: usize, n: usize, out:
 pub fn rope_rows(pool: &crate::pool::ThreadPool, rope: &RopeConfig, table: &[f32], x: &mut [f32], n: usize, head_dim: usize) {
     let width = x.len() / n;
     let rows = crate::parallel::DisjointMut::new(&mut x[..n * width]);
-    pool.parallel_for(n, (16384 / width.max(1)).max(1), &|t0, t1| {
+    pool.parallel_for(n, crate::ops::par_rows(width), &|t0, t1| {
         for t in t0..t1 {
             // SAFETY: row t belongs to the one call that was handed t0..t1.
             let row = unsafe { rows.range(t * width..(t + 1) * width) };

@@ -22,11 +22,16 @@ pub fn pair_par(pool: &ThreadPool, gate: &mut [f32], up: &[f32], f: fn(&mut [f32
     });
 }
 
+/// Rows of `width` elements per task of a parallel row op: whole rows, about [`PAR_ELEMS`].
+pub fn par_rows(width: usize) -> usize {
+    (PAR_ELEMS / width.max(1)).max(1)
+}
+
 /// [`rms_norm_rows`] spread over the pool, whole rows per task (each row is normalized alone).
 pub fn rms_norm_rows_par(pool: &ThreadPool, x: &[f32], w: &[f32], eps: f32, out: &mut [f32], n: usize) {
     let d = w.len();
     let o = DisjointMut::new(&mut out[..n * d]);
-    pool.parallel_for(n, (PAR_ELEMS / d.max(1)).max(1), &|a, b| {
+    pool.parallel_for(n, par_rows(d), &|a, b| {
         // SAFETY: rows a..b are handed to exactly one call.
         rms_norm_rows(&x[a * d..b * d], w, eps, unsafe { o.range(a * d..b * d) }, b - a)
     });

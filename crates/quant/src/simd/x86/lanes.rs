@@ -3,8 +3,8 @@
 //! Both orders keep one or two f32 accumulators per output and add the exact integer sums
 //! of a super-block (or part of one) to them with a few scalar-shaped float operations, so a
 //! tile of R x C <= 16 outputs (R weight rows, C tokens) keeps its accumulators in the lanes of
-//! two vectors, output `r * C + c` in lane `o % 8` of vector `o / 8`, and each lane sees exactly the operations of the scalar
-//! definition in [`crate::emulate::kquant`]:
+//! two vectors, output `o = r * C + c` in lane `o % 8` of vector `o / 8`, and each lane sees
+//! exactly the operations of the scalar definition in [`crate::emulate::kquant`]:
 //! - tiled (`tiled/tiled-kernel.cpp`, `tiled_run_microtile_avx2`, for 8+ tokens of
 //!   Q2_K..Q6_K): per super-block `r = d * s1`, `r = fma(-dmin, s2, r)` for types with mins,
 //!   `acc = fma(r, d8, acc)`;
@@ -101,7 +101,7 @@ macro_rules! tiled_body {
                 }
             }
             let (d, d8) = spread::<$R, $C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
-            let (dm, _) = spread::<$R, $C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; $C]);
+            let dm = if $has_min { spread::<$R, $C>(std::array::from_fn(|r| dmin(wb[r])), [0f32; $C]).0 } else { [_mm256_setzero_ps(); 2] };
             for g in 0..2 {
                 if g * 8 >= $R * $C {
                     break;
@@ -123,12 +123,13 @@ tiled!(q4_k, BlockQ4K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q5_k, BlockQ5K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q6_k, BlockQ6K, has_min: false, dmin: |b| 0.0);
 
-/// The tile shapes `run` uses: 8 outputs each, and single rows for the leftover rows. Without
-/// `c8` (the AVX-512 tiles, which pair rows), groups of 8+ tokens also go by 2x4 tiles.
+/// The tile shapes `run` uses: 8 outputs each (16 for `c8x2`), and single rows for the
+/// leftover rows.
 pub(super) struct LaneTiles<W: 'static> {
-    /// 2 rows x 8 tokens (16 outputs: the AVX-512 tiles), single rows by `c8`.
+    /// 2 rows x 8 tokens (the AVX-512 tiles, which pair rows); without it groups of 8 tokens
+    /// go by `c8` alone, which also takes the rows `c8x2` leaves.
     pub c8x2: Option<Tile<W, BlockQ8K, 2, 8>>,
-    pub c8: Option<Tile<W, BlockQ8K, 1, 8>>,
+    pub c8: Tile<W, BlockQ8K, 1, 8>,
     pub c4: Tile<W, BlockQ8K, 2, 4>,
     pub c4_1: Tile<W, BlockQ8K, 1, 4>,
     pub c2: Tile<W, BlockQ8K, 4, 2>,
@@ -199,11 +200,12 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
     let mut c = 0;
     while c < nc {
         let left = nc - c;
-        if let (Some(c8x2), Some(c8), true) = (t.c8x2, t.c8, left >= 8) {
-            cols(c8x2, c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
-            c += 8;
-        } else if let (Some(c8), true) = (t.c8, left >= 8) {
-            cols(c8, c8, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);
+        if left >= 8 {
+            let xs = std::array::from_fn(|j| xrow(c + j));
+            match t.c8x2 {
+                Some(c8x2) => cols(c8x2, t.c8, &wrow, xs, nr, out, stride, c),
+                None => cols(t.c8, t.c8, &wrow, xs, nr, out, stride, c),
+            }
             c += 8;
         } else if left >= 4 {
             cols(t.c4, t.c4_1, &wrow, std::array::from_fn(|j| xrow(c + j)), nr, out, stride, c);

@@ -61,7 +61,7 @@ macro_rules! lanes_gemm {
             use $single as s;
             let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
                 c8x2: if $pairs8 { Some(p::<2, 8>) } else { None },
-                c8: Some(s::<1, 8>),
+                c8: s::<1, 8>,
                 c4: p::<2, 4>,
                 c4_1: s::<1, 4>,
                 c2: p::<4, 2>,

@@ -251,15 +251,14 @@ macro_rules! vnni_type0 {
             /// Prepares block positions `0..out.len()` of 8 tokens for [`wide`].
             #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
             fn prepare(x: [&[$X]; WIDE_C], out: &mut [MaybeUninit<Prep>]) {
-                let k = _mm256_set1_epi8(($off as u8) as i8);
                 for (b, o) in out.iter_mut().enumerate() {
                     let z = _mm256_setzero_si256();
                     let mut p = Prep { y: [z; WIDE_C], st: [z; WIDE_C], d: [0.0; WIDE_C], s: [0.0; WIDE_C] };
                     for c in 0..WIDE_C {
                         let xb = &x[c][b];
                         p.y[c] = ld_i8(&xb.qs, 0);
-                        // As `start`, on one half.
-                        p.st[c] = if $off == 0 { z } else { _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, k, p.y[c])) };
+                        // Both halves of `start` are the same; one is kept.
+                        p.st[c] = _mm512_castsi512_si256(start(_mm512_broadcast_i64x4(p.y[c])));
                         (p.d[c], p.s[c]) = head(xb);
                     }
                     o.write(p);
