@@ -237,6 +237,15 @@ pub fn vexpf(x: f32) -> f32 {
 /// ggml evaluates GELU through a table indexed by the f16 value of the input and storing f16
 /// results (`GGML_GELU_FP16`), so we do too: parity with llama.cpp, and a table lookup is fast.
 pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: the CPU has AVX2 and F16C (checked just above).
+        return unsafe { geglu_avx2(gate, up) };
+    }
+    geglu_body(gate, up)
+}
+
+fn geglu_body(gate: &mut [f32], up: &[f32]) {
     let table = gelu_f16_table();
     for (g, &u) in gate.iter_mut().zip(up) {
         let x = *g;
@@ -248,6 +257,38 @@ pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) {
             table[f16::from_f32(x).to_bits() as usize] * u
         };
     }
+}
+
+/// [`geglu_body`] on 8 lanes: F16C's round-to-nearest-even conversion gives the table index
+/// `half` gives, the table values are gathered, and the two range cases are blended in; a
+/// group holding a NaN goes through the scalar form. Same bits (`geglu_avx2_matches_scalar`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+fn geglu_avx2(gate: &mut [f32], up: &[f32]) {
+    use std::arch::x86_64::*;
+    let table = gelu_f16_table();
+    let n = gate.len().min(up.len());
+    let n8 = n / 8 * 8;
+    let (g8, u8) = (&mut gate[..n8], &up[..n8]);
+    for (g, u) in g8.chunks_exact_mut(8).zip(u8.chunks_exact(8)) {
+        // SAFETY: both chunks hold exactly 8 f32; the gather reads table[i] for 16-bit i, and
+        // the table has all 65536 entries.
+        unsafe {
+            let x = _mm256_loadu_ps(g.as_ptr());
+            if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(x, x)) != 0 {
+                geglu_body(g, u);
+                continue;
+            }
+            let uv = _mm256_loadu_ps(u.as_ptr());
+            let idx = _mm256_cvtepu16_epi32(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x));
+            let t = _mm256_mul_ps(_mm256_i32gather_ps::<4>(table.as_ptr(), idx), uv);
+            let hi = _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_set1_ps(10.0));
+            let lo = _mm256_cmp_ps::<_CMP_LE_OQ>(x, _mm256_set1_ps(-10.0));
+            let v = _mm256_blendv_ps(t, _mm256_mul_ps(x, uv), hi);
+            _mm256_storeu_ps(g.as_mut_ptr(), _mm256_andnot_ps(lo, v));
+        }
+    }
+    geglu_body(&mut gate[n8..n], &up[n8..n]);
 }
 
 const GELU_COEF_A: f32 = 0.044715;
@@ -318,6 +359,34 @@ mod tests {
             for (i, (a, b)) in simd.iter().zip(&scalar).enumerate() {
                 assert_eq!(a.to_bits(), b.to_bits(), "scale {scale}, element {i}: {a} vs {b} (x = {})", gate[i]);
             }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn geglu_avx2_matches_scalar() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")) {
+            eprintln!("no AVX2/F16C here; nothing to compare");
+            return;
+        }
+        let mut seed = 0x1234_5677u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        let mut gate: Vec<f32> = (0..2051).map(|_| next() * 14.0).collect();
+        gate[3] = f32::NAN;
+        gate[17] = -0.0;
+        gate[18] = 10.0;
+        gate[19] = -10.0;
+        gate[20] = f32::INFINITY;
+        let up: Vec<f32> = (0..2051).map(|_| next() * 3.0).collect();
+        let (mut simd, mut scalar) = (gate.clone(), gate.clone());
+        // SAFETY: AVX2 and F16C checked above.
+        unsafe { geglu_avx2(&mut simd, &up) };
+        geglu_body(&mut scalar, &up);
+        for (i, (a, b)) in simd.iter().zip(&scalar).enumerate() {
+            assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "element {i}: {a} vs {b} (x = {})", gate[i]);
         }
     }
 
