@@ -89,9 +89,7 @@ impl Matmul<'_> {
                     c -= jobs[i].n_chunks;
                     i += 1;
                 }
-                let j = &jobs[i];
-                let r0 = c * j.chunk;
-                j.rows(act, act_row, r0, (r0 + j.chunk).min(j.w.rows), &dsts[i]);
+                jobs[i].task(c, act, act_row, &dsts[i]);
             }
         });
     }
@@ -102,7 +100,7 @@ impl Matmul<'_> {
         let job = Job::new(self, w, n);
         let act = &self.act[..n * act_row];
         let out = DisjointMut::new(out);
-        self.pool.parallel_for(w.rows, job.chunk, &|r0, r1| job.rows(act, act_row, r0, r1, &out));
+        self.pool.parallel_for(job.n_chunks, 1, &|c0, c1| (c0..c1).for_each(|c| job.task(c, act, act_row, &out)));
     }
 
     /// Quantizes `n` rows of `cols` into the scratch in format `vt`; returns the row size.
@@ -141,16 +139,34 @@ impl Matmul<'_> {
 }
 
 /// One matrix of a matmul region: its bytes, llama.cpp's kernel plan for the batch, and how
-/// its rows are chunked among threads.
+/// its work is cut into tasks for the threads.
 struct Job<'a> {
     w: &'a Matrix,
     wb: &'a [u8],
     rb: usize,
     n: usize,
     plan: quant::matmul::BatchPlan,
-    chunk: usize,
+    split: Split,
     n_chunks: usize,
 }
+
+/// How a matmul's output is cut into tasks.
+#[derive(Clone, Copy)]
+enum Split {
+    /// Chunks of this many weight rows, each for every token through a stack tile (decode,
+    /// small batches, large matrices).
+    Rows(usize),
+    /// Tasks of [`TOKEN_TILE`] tokens, each for every weight row, written in place: a task's
+    /// output rows are contiguous and its own, so no tile is copied (the copy's cache misses
+    /// were 3.6-4% of a 512-token prefill, BENCHMARKS.md 2026-12-03). Tiles of the plan's
+    /// main and tail kernels are counted separately (`main_tiles`), so none straddles them.
+    Tokens { main_tiles: usize },
+}
+
+/// Largest weight matrix split by token tiles: each tile streams the whole matrix, which
+/// costs nothing while it stays in the last-level cache (a 0.5B model's FFN matrices are
+/// 2.4-3 MB) but would make a large output head (tens of MB) a DRAM stream per tile.
+const MAX_TOKEN_SPLIT_BYTES: usize = 8 << 20;
 
 impl<'a> Job<'a> {
     fn new(mm: &Matmul<'a>, w: &'a Matrix, n: usize) -> Job<'a> {
@@ -161,8 +177,45 @@ impl<'a> Job<'a> {
             MatmulMode::Deterministic => quant::matmul::BatchPlan { main: tk.gemm, n_main: n, tail: tk.gemm },
             _ => k.plan(w.ty, w.rows, n, w.repacked),
         };
-        let chunk = if n == 1 { decode_chunk_rows(w.rows, mm.pool.n_threads()) } else { chunk_rows(w.rows, mm.pool.n_threads()) };
-        Job { w, wb: w.bytes(mm.file), rb: w.row_bytes(), n, plan, chunk, n_chunks: w.rows.div_ceil(chunk) }
+        let nt = mm.pool.n_threads();
+        let wb = w.bytes(mm.file);
+        let main_tiles = plan.n_main.div_ceil(TOKEN_TILE);
+        let n_tiles = main_tiles + (n - plan.n_main).div_ceil(TOKEN_TILE);
+        // Enough tasks for the dynamic schedule to balance the threads.
+        let split = if n_tiles >= 8 * nt && wb.len() <= MAX_TOKEN_SPLIT_BYTES {
+            Split::Tokens { main_tiles }
+        } else if n == 1 {
+            Split::Rows(decode_chunk_rows(w.rows, nt))
+        } else {
+            Split::Rows(chunk_rows(w.rows, nt))
+        };
+        let n_chunks = match split {
+            Split::Rows(chunk) => w.rows.div_ceil(chunk),
+            Split::Tokens { .. } => n_tiles,
+        };
+        Job { w, wb, rb: w.row_bytes(), n, plan, split, n_chunks }
+    }
+
+    /// Task `c` of `0..n_chunks`; `out` is `[n][w.rows]`.
+    fn task(&self, c: usize, act: &[u8], act_row: usize, out: &DisjointMut<f32>) {
+        match self.split {
+            Split::Rows(chunk) => {
+                let r0 = c * chunk;
+                self.rows(act, act_row, r0, (r0 + chunk).min(self.w.rows), out)
+            }
+            Split::Tokens { main_tiles } => {
+                let (n_main, rows) = (self.plan.n_main, self.w.rows);
+                let (c0, end, gemm) = if c < main_tiles {
+                    (c * TOKEN_TILE, n_main, self.plan.main)
+                } else {
+                    (n_main + (c - main_tiles) * TOKEN_TILE, self.n, self.plan.tail)
+                };
+                let nc = TOKEN_TILE.min(end - c0);
+                // SAFETY: output rows c0..c0 + nc (tokens) belong to this task alone.
+                let dst = unsafe { out.range(c0 * rows..(c0 + nc) * rows) };
+                gemm(self.w.cols, self.wb, rows, &act[c0 * act_row..(c0 + nc) * act_row], nc, dst, rows);
+            }
+        }
     }
 
     /// Output columns `r0..r1` (weight rows) for every token; `out` is `[n][w.rows]`.

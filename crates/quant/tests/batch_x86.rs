@@ -117,6 +117,17 @@ fn large_batches_match() {
     }
 }
 
+/// Rows of 4096 elements make the tiled drivers cut a matrix into several row blocks (of
+/// about 256 KiB of weights each), the last one partial and of odd length.
+#[test]
+fn several_row_blocks_match() {
+    for k in tables() {
+        for ty in TYPES {
+            check(&k, ty, 4096, 163, 19, 10).unwrap();
+        }
+    }
+}
+
 #[test]
 fn both_levels_have_the_same_batched_orders() {
     let s = scalar();

@@ -313,6 +313,17 @@ fn large_gemm_tiles_match_vec_dot() {
     }
 }
 
+/// Rows of 4096 elements make the wide VNNI driver cut the matrix into several row blocks
+/// (about 256 KiB of weights each, the last partial with rows left over for the narrow
+/// tile), for two groups of 8 tokens and a third group alone.
+#[test]
+fn avx512_gemm_row_blocks_match_vec_dot() {
+    let Some(k) = avx512() else { return };
+    for ty in VNNI_TYPES {
+        check_gemm(&k, ty, 4096, 163, 24, 45).unwrap();
+    }
+}
+
 #[test]
 fn avx512_table_is_avx2_plus_vnni_gemm() {
     let (Some(k), Some(a)) = (avx512(), avx2()) else { return };

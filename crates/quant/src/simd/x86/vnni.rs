@@ -41,7 +41,8 @@ const WIDE_C: usize = 8;
 /// Rows per wide tile (two row pairs).
 const WIDE_R: usize = 4;
 /// Longest row, in blocks, that the wide path prepares on the stack: 160 blocks (5120
-/// columns) x 576 bytes = 90 KiB. Longer rows go by the 8 x 4 tiles.
+/// columns) x 576 bytes = 90 KiB per group of 8 tokens (two groups). Longer rows go by the
+/// 8 x 4 tiles.
 const MAX_PREP_BLOCKS: usize = 160;
 
 /// One block position of 8 tokens' activations as the wide tile reads them: the quants and
@@ -275,7 +276,13 @@ macro_rules! vnni_type0 {
                 let mut acc = [[_mm512_setzero_ps(); WIDE_C]; 2];
                 // summs[i] lane h * 8 + c: row 2i + h, token c (m * s, added after hsum).
                 let mut summs = [_mm512_setzero_ps(); 2];
+                // The next tile's rows follow these (a gemm's rows are contiguous): request
+                // their lines as this tile reads its own, for matrices streamed from L3.
+                let ahead = WIDE_R * nb * std::mem::size_of::<$W>();
                 for (b, p) in prep.iter().enumerate() {
+                    for r in 0..WIDE_R {
+                        prefetch_line((&w[r][b] as *const $W as *const u8).wrapping_add(ahead));
+                    }
                     let u = [decode2(&w[0][b], &w[1][b]), decode2(&w[2][b], &w[3][b])];
                     let (dx, mx) = heads4([&w[0][b], &w[1][b], &w[2][b], &w[3][b]]);
                     for c in 0..WIDE_C {
@@ -326,33 +333,48 @@ macro_rules! vnni_type0 {
                 let (wb, xb) = (as_blocks::<$W>(w), as_blocks::<$X>(x));
                 let wrow = |r: usize| &wb[r * nb..(r + 1) * nb];
                 let xrow = |c: usize| &xb[c * nb..(c + 1) * nb];
-                let mut prep = [const { MaybeUninit::<Prep>::uninit() }; MAX_PREP_BLOCKS];
+                // Up to two groups of 8 tokens are prepared, then row blocks go outer and the
+                // groups inner: a block's weights (about 256 KiB) stay in L2 for both groups,
+                // where a large matrix would otherwise be streamed once per 8 tokens.
+                let mut prep = [const { MaybeUninit::<Prep>::uninit() }; 2 * MAX_PREP_BLOCKS];
+                let block = ((256 << 10) / wrb).max(WIDE_R) / WIDE_R * WIDE_R;
                 let mut c = 0;
                 while c + WIDE_C <= nc {
-                    // SAFETY (all three calls): `gemm` is installed only by `install_vnni`,
-                    // after AVX-512 F/DQ/BW/VL/VNNI and AVX2+FMA+F16C were detected.
-                    unsafe { prepare(std::array::from_fn(|j| xrow(c + j)), &mut prep[..nb]) };
-                    // SAFETY: `prepare` has just written entries 0..nb; Prep is plain data.
-                    let p: &[Prep] = unsafe { std::slice::from_raw_parts(prep.as_ptr().cast::<Prep>(), nb) };
-                    let mut r = 0;
-                    while r + WIDE_R <= nr {
-                        let o = unsafe { wide(std::array::from_fn(|i| wrow(r + i)), p) };
-                        for (i, orow) in o.iter().enumerate() {
-                            for (j, &v) in orow.iter().enumerate() {
-                                out[(c + j) * stride + r + i] = v;
+                    let groups = if c + 2 * WIDE_C <= nc { 2 } else { 1 };
+                    for (k, pk) in prep.chunks_mut(MAX_PREP_BLOCKS).take(groups).enumerate() {
+                        // SAFETY (every kernel call here): `gemm` is installed only by
+                        // `install_vnni`, after AVX-512 F/DQ/BW/VL/VNNI and AVX2+FMA+F16C
+                        // were detected.
+                        unsafe { prepare(std::array::from_fn(|j| xrow(c + WIDE_C * k + j)), &mut pk[..nb]) };
+                    }
+                    // SAFETY: `prepare` has just written entries 0..nb of each group's part;
+                    // Prep is plain data.
+                    let p = |k: usize| unsafe { std::slice::from_raw_parts(prep[k * MAX_PREP_BLOCKS..].as_ptr().cast::<Prep>(), nb) };
+                    for r0 in (0..nr).step_by(block) {
+                        let r1 = (r0 + block).min(nr);
+                        for k in 0..groups {
+                            let (ck, pk) = (c + WIDE_C * k, p(k));
+                            let mut r = r0;
+                            while r + WIDE_R <= r1 {
+                                let o = unsafe { wide(std::array::from_fn(|i| wrow(r + i)), pk) };
+                                for (i, orow) in o.iter().enumerate() {
+                                    for (j, &v) in orow.iter().enumerate() {
+                                        out[(ck + j) * stride + r + i] = v;
+                                    }
+                                }
+                                r += WIDE_R;
+                            }
+                            for r in r..r1 {
+                                for h in 0..WIDE_C / 4 {
+                                    let o = unsafe { tile::<1, 4>([wrow(r)], std::array::from_fn(|j| xrow(ck + 4 * h + j))) };
+                                    for (j, &v) in o[0].iter().enumerate() {
+                                        out[(ck + 4 * h + j) * stride + r] = v;
+                                    }
+                                }
                             }
                         }
-                        r += WIDE_R;
                     }
-                    for r in r..nr {
-                        for h in 0..WIDE_C / 4 {
-                            let o = unsafe { tile::<1, 4>([wrow(r)], std::array::from_fn(|j| xrow(c + 4 * h + j))) };
-                            for (j, &v) in o[0].iter().enumerate() {
-                                out[(c + 4 * h + j) * stride + r] = v;
-                            }
-                        }
-                    }
-                    c += WIDE_C;
+                    c += groups * WIDE_C;
                 }
                 if c < nc {
                     narrow(n, w, nr, &x[c * xrb..], nc - c, &mut out[c * stride..], stride);
