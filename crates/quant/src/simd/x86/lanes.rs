@@ -196,9 +196,8 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
     let (wb, xb) = (as_blocks::<W>(w), as_blocks::<BlockQ8K>(x));
     let nbk = n / QK_K;
     let xrow = |c: usize| &xb[c * nbk..(c + 1) * nbk];
-    // Row blocks outer, token groups inner: a block's weights (about 256 KiB) stay in L2 for
-    // all the tokens, where a large matrix would otherwise be streamed once per 8 tokens.
-    let block = ((256 << 10) / wrb).max(8) / 8 * 8;
+    // Row blocks outer, token groups inner (see `row_block`).
+    let block = row_block(wrb, 8);
     for r0 in (0..nr).step_by(block) {
         let nrb = block.min(nr - r0);
         let wrow = |r: usize| &wb[(r0 + r) * nbk..(r0 + r + 1) * nbk];

@@ -288,6 +288,17 @@ pub fn hsum_i32_4(v: __m128i) -> i32 {
     _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
 }
 
+/// Weight bytes per row block of the batched drivers (`vnni`, `lanes`): a block's rows stay
+/// in L2 (1-2 MiB per core on the machines measured) while every token group of a call reads
+/// them, where a matrix larger than L2 would be streamed from memory once per 8 tokens.
+const ROW_BLOCK_BYTES: usize = 256 << 10;
+
+/// Rows per block for rows of `row_bytes`: about [`ROW_BLOCK_BYTES`] of weights, a nonzero
+/// multiple of `multiple` (the driver's tile height).
+pub fn row_block(row_bytes: usize, multiple: usize) -> usize {
+    (ROW_BLOCK_BYTES / row_bytes).max(multiple) / multiple * multiple
+}
+
 /// Asks for every cache line of `b` (a hint: never faults, changes no result).
 ///
 /// Decode reads each weight byte once from memory, and its tiles read R rows of a few hundred

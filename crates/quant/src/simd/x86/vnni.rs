@@ -334,17 +334,15 @@ macro_rules! vnni_type0 {
                 let wrow = |r: usize| &wb[r * nb..(r + 1) * nb];
                 let xrow = |c: usize| &xb[c * nb..(c + 1) * nb];
                 // Up to two groups of 8 tokens are prepared, then row blocks go outer and the
-                // groups inner: a block's weights (about 256 KiB) stay in L2 for both groups,
-                // where a large matrix would otherwise be streamed once per 8 tokens.
+                // groups inner, so a block's weights stay in L2 for both (see `row_block`).
                 let mut prep = [const { MaybeUninit::<Prep>::uninit() }; 2 * MAX_PREP_BLOCKS];
-                let block = ((256 << 10) / wrb).max(WIDE_R) / WIDE_R * WIDE_R;
+                let block = row_block(wrb, WIDE_R);
+                // SAFETY (every kernel call below): `gemm` is installed only by `install_vnni`,
+                // after AVX-512 F/DQ/BW/VL/VNNI and AVX2+FMA+F16C were detected.
                 let mut c = 0;
                 while c + WIDE_C <= nc {
                     let groups = if c + 2 * WIDE_C <= nc { 2 } else { 1 };
                     for (k, pk) in prep.chunks_mut(MAX_PREP_BLOCKS).take(groups).enumerate() {
-                        // SAFETY (every kernel call here): `gemm` is installed only by
-                        // `install_vnni`, after AVX-512 F/DQ/BW/VL/VNNI and AVX2+FMA+F16C
-                        // were detected.
                         unsafe { prepare(std::array::from_fn(|j| xrow(c + WIDE_C * k + j)), &mut pk[..nb]) };
                     }
                     // SAFETY: `prepare` has just written entries 0..nb of each group's part;
