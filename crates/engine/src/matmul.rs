@@ -13,6 +13,10 @@ use quant::kernels::kernels;
 
 /// Tokens per gemm call: the tile of activation rows a weight chunk is reused across.
 const TOKEN_TILE: usize = 16;
+/// Tokens per task of a large batch split by tokens: the AVX-512 type-0 kernels decode each
+/// 4 weight rows once per call, for all its groups of 8 tokens, and ran 25% faster at 32
+/// tokens per call than at 16 (`gemm_shapes`, Q5_0 896 columns, 2026-12-03).
+const WIDE_TOKEN_TILE: usize = 32;
 /// Upper bound on weight rows per chunk, so the per-chunk output tile fits on the stack.
 const MAX_CHUNK_ROWS: usize = 256;
 
@@ -156,11 +160,11 @@ enum Split {
     /// Chunks of this many weight rows, each for every token through a stack tile (decode,
     /// small batches, large matrices).
     Rows(usize),
-    /// Tasks of [`TOKEN_TILE`] tokens, each for every weight row, written in place: a task's
+    /// Tasks of `tile` tokens, each for every weight row, written in place: a task's
     /// output rows are contiguous and its own, so no tile is copied (the copy's cache misses
     /// were 3.6-4% of a 512-token prefill, BENCHMARKS.md 2026-12-03). Tiles of the plan's
     /// main and tail kernels are counted separately (`main_tiles`), so none straddles them.
-    Tokens { main_tiles: usize },
+    Tokens { tile: usize, main_tiles: usize },
 }
 
 /// Largest weight matrix split by token tiles: each tile streams the whole matrix, which
@@ -179,11 +183,13 @@ impl<'a> Job<'a> {
         };
         let nt = mm.pool.n_threads();
         let wb = w.bytes(mm.file);
-        let main_tiles = plan.n_main.div_ceil(TOKEN_TILE);
-        let n_tiles = main_tiles + (n - plan.n_main).div_ceil(TOKEN_TILE);
-        // Enough tasks for the dynamic schedule to balance the threads.
+        // Enough tasks for the dynamic schedule to balance the threads, of the larger tile
+        // when there are enough of those.
+        let tiles = |tile: usize| plan.n_main.div_ceil(tile) + (n - plan.n_main).div_ceil(tile);
+        let tile = if tiles(WIDE_TOKEN_TILE) >= 8 * nt { WIDE_TOKEN_TILE } else { TOKEN_TILE };
+        let (main_tiles, n_tiles) = (plan.n_main.div_ceil(tile), tiles(tile));
         let split = if n_tiles >= 8 * nt && wb.len() <= MAX_TOKEN_SPLIT_BYTES {
-            Split::Tokens { main_tiles }
+            Split::Tokens { tile, main_tiles }
         } else if n == 1 {
             Split::Rows(decode_chunk_rows(w.rows, nt))
         } else {
@@ -203,14 +209,14 @@ impl<'a> Job<'a> {
                 let r0 = c * chunk;
                 self.rows(act, act_row, r0, (r0 + chunk).min(self.w.rows), out)
             }
-            Split::Tokens { main_tiles } => {
+            Split::Tokens { tile, main_tiles } => {
                 let (n_main, rows) = (self.plan.n_main, self.w.rows);
                 let (c0, end, gemm) = if c < main_tiles {
-                    (c * TOKEN_TILE, n_main, self.plan.main)
+                    (c * tile, n_main, self.plan.main)
                 } else {
-                    (n_main + (c - main_tiles) * TOKEN_TILE, self.n, self.plan.tail)
+                    (n_main + (c - main_tiles) * tile, self.n, self.plan.tail)
                 };
-                let nc = TOKEN_TILE.min(end - c0);
+                let nc = tile.min(end - c0);
                 // SAFETY: output rows c0..c0 + nc (tokens) belong to this task alone.
                 let dst = unsafe { out.range(c0 * rows..(c0 + nc) * rows) };
                 gemm(self.w.cols, self.wb, rows, &act[c0 * act_row..(c0 + nc) * act_row], nc, dst, rows);

@@ -1,5 +1,5 @@
 //! Times one thread's gemm for the prefill and decode shapes of a 0.5B model's weights
-//! (256 rows x 896 columns, 16 tokens per call as the engine calls it; 1 token for decode),
+//! (256 rows x 896 columns, 16 tokens per call (env TOKENS) as the engine calls it; 1 token for decode),
 //! for each kernel level (the fastest of 20 rounds), with llama.cpp's batch plan for the type (as the engine runs it; a
 //! K-quant's rows are 1024 columns). Dev tool for choosing tile shapes: `cargo run --release -p quant
 //! --example gemm_shapes [TYPE...]`, env ROWS and COLS for
@@ -18,6 +18,7 @@ fn main() {
     };
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
     let nr = env("ROWS").unwrap_or(256);
+    let tokens = env("TOKENS").unwrap_or(16);
     for ty in types {
         let n = env("COLS").unwrap_or(if ty.block_size() == 256 { 1024 } else { 896 });
         for level in [Level::Avx2, Level::Avx512] {
@@ -30,12 +31,12 @@ fn main() {
             for r in 0..nr {
                 quant::reference::quantize_row(ty, &f, &mut w[r * wb..(r + 1) * wb]).unwrap();
             }
-            let mut x = vec![0u8; 16 * xb];
-            for c in 0..16 {
+            let mut x = vec![0u8; tokens * xb];
+            for c in 0..tokens {
                 k.quantize_row(vt, &f, &mut x[c * xb..(c + 1) * xb]);
             }
-            let mut out = vec![0f32; 16 * nr];
-            for (nc, reps) in [(16usize, 400usize), (1, 4000)] {
+            let mut out = vec![0f32; tokens * nr];
+            for (nc, reps) in [(tokens, 6400 / tokens), (1, 4000)] {
                 let plan = k.plan(ty, nr, nc, k.repacks(ty, nr));
                 // The fastest of 20 rounds: on a shared VM, stolen time only ever adds.
                 let mut s = f64::INFINITY;

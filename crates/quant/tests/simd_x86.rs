@@ -313,14 +313,19 @@ fn large_gemm_tiles_match_vec_dot() {
     }
 }
 
-/// Rows of 4096 elements make the wide VNNI driver cut the matrix into several row blocks
-/// (about 256 KiB of weights each, the last partial with rows left over for the narrow
-/// tile), for two groups of 8 tokens and a third group alone.
+/// The wide VNNI driver prepares as many groups of 8 tokens as its stack slots hold (320
+/// block positions) and decodes each 4 rows once for all of them: rows of 4096 elements fit
+/// two groups, so 24 tokens take a set of two and a set of one; rows of 256 fit all five
+/// groups of 43 tokens, whose last 3 go to the narrow tiles; 163 rows leave 3 for the
+/// single-row tile. Rows of 5120 are the longest the wide path takes, 5152 go narrow.
 #[test]
-fn avx512_gemm_row_blocks_match_vec_dot() {
+fn avx512_gemm_token_groups_match_vec_dot() {
     let Some(k) = avx512() else { return };
     for ty in VNNI_TYPES {
         check_gemm(&k, ty, 4096, 163, 24, 45).unwrap();
+        check_gemm(&k, ty, 256, 163, 43, 46).unwrap();
+        check_gemm(&k, ty, 5120, 13, 17, 47).unwrap();
+        check_gemm(&k, ty, 5152, 13, 17, 48).unwrap();
     }
 }
 
