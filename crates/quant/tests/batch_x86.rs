@@ -118,12 +118,16 @@ fn large_batches_match() {
 }
 
 /// Rows of 4096 elements make the tiled drivers cut a matrix into several row blocks (of
-/// about 256 KiB of weights each), the last one partial and of odd length.
+/// about 256 KiB of weights each), the last one partial and of odd length. On AVX-512 the
+/// K-quants' groups of 8 tokens go by row pairs decoded once for all groups (rows of up to
+/// 8192 elements; 8448 take the undecoded tiles).
 #[test]
 fn several_row_blocks_match() {
     for k in tables() {
         for ty in TYPES {
             check(&k, ty, 4096, 163, 19, 10).unwrap();
+            check(&k, ty, 8192, 5, 17, 11).unwrap();
+            check(&k, ty, 8448, 5, 17, 12).unwrap();
         }
     }
 }

@@ -22,6 +22,60 @@ use super::util::*;
 use super::vnni::join_i as join512;
 use crate::blocks::*;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+/// Slice k of a weight row pair, decoded: both rows' 32 quants (row 0 in the low half) and
+/// their i16 scales in the lane layout of `sumi_pairs`.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(super) struct PairSlice {
+    q: __m512i,
+    sc: __m512i,
+}
+
+/// The i16 pair sums `maddubs` gives for a row pair's quants `q` and a token's broadcast
+/// slice `q8`; signed quants as |q| times q8 with q's sign (q8 is never -128).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn pair_products<const SIGNED: bool>(q: __m512i, q8: __m512i) -> __m512i {
+    if SIGNED {
+        let neg = _mm512_movepi8_mask(q);
+        let y = _mm512_mask_sub_epi8(q8, neg, _mm512_setzero_si512(), q8);
+        _mm512_maddubs_epi16(_mm512_abs_epi8(q), y)
+    } else {
+        _mm512_maddubs_epi16(q, q8)
+    }
+}
+
+/// Half `h` (0: low) of a 512-bit register.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn split512(v: __m512i, h: usize) -> __m256i {
+    if h == 0 {
+        _mm512_castsi512_si256(v)
+    } else {
+        _mm512_extracti64x4_epi64::<1>(v)
+    }
+}
+
+/// The sums of the eight i32 lanes of each half of `v[c]` (token c; row 0 in the low half),
+/// as one register: lane `8 * r + c` is row r, token c (the `spread` layout of a 2 x 8 tile).
+/// Integer sums are exact in any order, so one transposing reduction (21 operations for the
+/// 16 outputs) replaces a horizontal sum per output.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(super) fn hsum_pairs8(v: [__m512i; 8]) -> __m512i {
+    // Quarter q of v[c]: row q / 2, lanes 4(q % 2)..+4. Two rounds of unpack-and-add within
+    // the quarters leave, for tokens 4h..4h+4, quarter q = those tokens' sums of quarter q.
+    let pair = |a: __m512i, b: __m512i| _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    let quad = |a: __m512i, b: __m512i| _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+    let t0 = quad(pair(v[0], v[1]), pair(v[2], v[3]));
+    let t1 = quad(pair(v[4], v[5]), pair(v[6], v[7]));
+    // [row 0 lanes 0-3, row 1 lanes 0-3] + [lanes 4-7] for tokens 0-3, then for 4-7.
+    let l = _mm512_add_epi32(_mm512_shuffle_i64x2::<0x88>(t0, t1), _mm512_shuffle_i64x2::<0xDD>(t0, t1));
+    // Quarters (r0 t0-3, r1 t0-3, r0 t4-7, r1 t4-7) -> (r0 t0-3, r0 t4-7, r1 t0-3, r1 t4-7).
+    _mm512_shuffle_i64x2::<0xD8>(l, l)
+}
 
 /// `(bytes >> shift) & mask` bytewise (the 16-bit shift is safe after masking).
 #[inline]
@@ -115,29 +169,50 @@ macro_rules! kquant {
                     for i in 0..R / 2 {
                         let (qa, sa) = slice(w[2 * i], &p[2 * i], k);
                         let (qb, sb) = slice(w[2 * i + 1], &p[2 * i + 1], k);
-                        let q = join512(qa, qb);
-                        let sc = join512(sa, sb);
+                        let (q, sc) = (join512(qa, qb), join512(sa, sb));
                         for c in 0..C {
-                            let prod = if $signed {
-                                // |q| times q8 with q's sign (q8 is never -128).
-                                let neg = _mm512_movepi8_mask(q);
-                                let y = _mm512_mask_sub_epi8(q8[c], neg, _mm512_setzero_si512(), q8[c]);
-                                _mm512_maddubs_epi16(_mm512_abs_epi8(q), y)
-                            } else {
-                                _mm512_maddubs_epi16(q, q8[c])
-                            };
-                            acc[i][c] = _mm512_dpwssd_epi32(acc[i][c], sc, prod);
+                            acc[i][c] = _mm512_dpwssd_epi32(acc[i][c], sc, pair_products::<$signed>(q, q8[c]));
                         }
                     }
                 }
-                let mut out = [[_mm256_setzero_si256(); C]; R];
-                for i in 0..R / 2 {
+                std::array::from_fn(|r| std::array::from_fn(|c| split512(acc[r / 2][c], r % 2)))
+            }
+
+            /// The slices of one super-block of a row pair as [`sumi_decoded`] reads them
+            /// (`out[k]`: slice k), decoded once for every token that uses them.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn decode_pair(w: [&$W; 2], p: &[$P; 2], out: &mut [MaybeUninit<PairSlice>]) {
+                for (k, o) in out.iter_mut().enumerate().take(QK_K / 32) {
+                    let (qa, sa) = slice(w[0], &p[0], k);
+                    let (qb, sb) = slice(w[1], &p[1], k);
+                    o.write(PairSlice { q: join512(qa, qb), sc: join512(sa, sb) });
+                }
+            }
+
+            /// [`sumi_pairs`] of one row pair from its slices decoded by [`decode_pair`]: the
+            /// same instructions on the same values, so the same exact lanes; token c's in
+            /// `[c]`, row 0 in the low half.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn sumi_decoded512<const C: usize>(d: &[PairSlice], x: [&BlockQ8K; C], k0: usize, k1: usize) -> [__m512i; C] {
+                let mut acc = [_mm512_setzero_si512(); C];
+                for k in k0..k1 {
+                    let PairSlice { q, sc } = d[k];
                     for c in 0..C {
-                        out[2 * i][c] = _mm512_castsi512_si256(acc[i][c]);
-                        out[2 * i + 1][c] = _mm512_extracti64x4_epi64::<1>(acc[i][c]);
+                        let q8 = _mm512_broadcast_i64x4(ld_i8(&x[c].qs, 32 * k));
+                        acc[c] = _mm512_dpwssd_epi32(acc[c], sc, pair_products::<$signed>(q, q8));
                     }
                 }
-                out
+                acc
+            }
+
+            /// [`sumi_decoded512`] as [`sumi_pairs`] returns its lanes.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn sumi_decoded<const C: usize>(d: &[PairSlice], x: [&BlockQ8K; C], k0: usize, k1: usize) -> [[__m256i; C]; 2] {
+                let acc = sumi_decoded512(d, x, k0, k1);
+                std::array::from_fn(|r| std::array::from_fn(|c| split512(acc[c], r)))
             }
 
             /// R weight rows x C activation rows; each output in `dot`'s exact order.

@@ -21,7 +21,9 @@ use crate::blocks::*;
 use crate::kernels::as_blocks;
 use bytemuck::Pod;
 use gguf::GgmlType;
+use super::kquants::PairSlice;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Row factors (weight `d`, `dmin`, one per row) and column factors (`d8`, one per token)
 /// spread over the lanes of an R x C tile of up to 16 outputs: output `o = r * C + c` in lane
@@ -68,22 +70,38 @@ macro_rules! tiled {
             /// [`crate::emulate::kquant::tiled_dot`].
             #[target_feature(enable = "avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-                tiled_body!(w, x, R, C, $has_min, kq::sumi)
+                tiled_body!(w, x, R, C, $has_min, |wb, p, xb, _b, k0, k1| kq::sumi(wb, p, xb, k0, k1))
             }
 
             /// [`tile`] with the integer core in AVX-512 VNNI (R even): bit-identical.
             #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
             pub fn tile512<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-                tiled_body!(w, x, R, C, $has_min, kq::sumi_pairs)
+                tiled_body!(w, x, R, C, $has_min, |wb, p, xb, _b, k0, k1| kq::sumi_pairs(wb, p, xb, k0, k1))
+            }
+
+            /// [`tile512`] of a row pair whose slices [`decode_rows`] decoded: bit-identical.
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn tile512_decoded<const R: usize, const C: usize>(w: [&[$W]; R], dec: &[PairSlice], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
+                const { assert!(R == 2) };
+                tiled_body!(w, x, R, C, $has_min, |_wb, _p, xb, b: usize, k0, k1| kq::sumi_decoded(&dec[8 * b..8 * b + 8], xb, k0, k1))
+            }
+
+            /// Every super-block of a row pair, decoded for [`tile512_decoded`].
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            pub fn decode_rows(w: [&[$W]; 2], out: &mut [MaybeUninit<PairSlice>]) {
+                let per = QK_K / 32;
+                assert!(w[1].len() == w[0].len() && out.len() >= per * w[0].len());
+                for (b, o) in out.chunks_exact_mut(per).take(w[0].len()).enumerate() {
+                    let bl = [&w[0][b], &w[1][b]];
+                    kq::decode_pair(bl, &[kq::prep(bl[0]), kq::prep(bl[1])], o);
+                }
             }
         }
     };
 }
 
-/// The body of a tiled-order tile of up to 16 outputs (two 8-lane accumulators, the second
-/// unused below 9 outputs), with `sumi` computing the exact integer lanes.
 macro_rules! tiled_body {
-    ($w:ident, $x:ident, $R:ident, $C:ident, $has_min:literal, $sumi:path) => {{
+    ($w:ident, $x:ident, $R:ident, $C:ident, $has_min:literal, $sumi:expr) => {{
         const { assert!($R * $C <= 16) };
         let nb = $x[0].len();
         assert!($w.iter().all(|r| r.len() == nb) && $x.iter().all(|c| c.len() == nb));
@@ -91,8 +109,8 @@ macro_rules! tiled_body {
         for b in 0..nb {
             let wb: [_; $R] = std::array::from_fn(|r| &$w[r][b]);
             let xb: [&BlockQ8K; $C] = std::array::from_fn(|c| &$x[c][b]);
-            let preps = std::array::from_fn(|r| kq::prep(wb[r]));
-            let sumi = $sumi(wb, &preps, xb, 0, QK_K / 32);
+            let preps: [_; $R] = std::array::from_fn(|r| kq::prep(wb[r]));
+            let sumi = ($sumi)(wb, &preps, xb, b, 0, QK_K / 32);
             let (mut s1, mut s2) = ([[_mm256_setzero_si256(); 8]; 2], [[_mm256_setzero_si256(); 8]; 2]);
             for r in 0..$R {
                 for c in 0..$C {
@@ -123,9 +141,23 @@ tiled!(q4_k, BlockQ4K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q5_k, BlockQ5K, has_min: true, dmin: |b| h2f(b.dmin));
 tiled!(q6_k, BlockQ6K, has_min: false, dmin: |b| 0.0);
 
+/// A row pair's slices decoded once for all the groups of 8 tokens of a call (AVX-512).
+pub(super) struct DecodedPairs<W: 'static> {
+    /// Every super-block of two rows into `8 * blocks` slices.
+    pub decode: unsafe fn([&[W]; 2], &mut [MaybeUninit<PairSlice>]),
+    /// The 2 x 8 tile on decoded rows, bit-identical to `c8x2`.
+    pub tile: unsafe fn([&[W]; 2], &[PairSlice], [&[BlockQ8K]; 8]) -> [[f32; 8]; 2],
+}
+
+/// Longest row, in super-blocks, that [`DecodedPairs`] decodes on the stack (8192 columns,
+/// 32 KiB of slices); longer rows go by `c8x2`.
+const MAX_DECODED_BLOCKS: usize = 32;
+
 /// The tile shapes `run` uses: 8 outputs each (16 for `c8x2`), and single rows for the
 /// leftover rows.
 pub(super) struct LaneTiles<W: 'static> {
+    /// Groups of 8 tokens on decoded row pairs, where the tiles have that form.
+    pub decoded: Option<DecodedPairs<W>>,
     /// 2 rows x 8 tokens (the AVX-512 tiles, which pair rows); without it groups of 8 tokens
     /// go by `c8` alone, which also takes the rows `c8x2` leaves.
     pub c8x2: Option<Tile<W, BlockQ8K, 2, 8>>,
@@ -196,13 +228,46 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
     let (wb, xb) = (as_blocks::<W>(w), as_blocks::<BlockQ8K>(x));
     let nbk = n / QK_K;
     let xrow = |c: usize| &xb[c * nbk..(c + 1) * nbk];
+    let mut c = 0;
+    if let Some(dec) = t.decoded.as_ref().filter(|_| nc >= 8 && nbk <= MAX_DECODED_BLOCKS) {
+        // Each row pair is decoded once, then read by every group of 8 tokens (a call's
+        // x rows stay in L2, the pair's slices in L1).
+        let groups = nc / 8;
+        let wrow = |r: usize| &wb[r * nbk..(r + 1) * nbk];
+        let mut slices = [const { MaybeUninit::<PairSlice>::uninit() }; 8 * MAX_DECODED_BLOCKS];
+        let mut r = 0;
+        while r + 2 <= nr {
+            let pair = [wrow(r), wrow(r + 1)];
+            // SAFETY: decoded tiles are installed only by install_vnni, after detecting
+            // AVX-512 F/DQ/BW/VL/VNNI and AVX2+FMA+F16C.
+            unsafe { (dec.decode)(pair, &mut slices[..8 * nbk]) };
+            // SAFETY: `decode` has just written slices 0..8 * nbk; they are plain data.
+            let d = unsafe { std::slice::from_raw_parts(slices.as_ptr().cast::<PairSlice>(), 8 * nbk) };
+            for g in 0..groups {
+                // SAFETY: as above.
+                let o = unsafe { (dec.tile)(pair, d, std::array::from_fn(|j| xrow(8 * g + j))) };
+                for (i, orow) in o.iter().enumerate() {
+                    for (j, &v) in orow.iter().enumerate() {
+                        out[(8 * g + j) * stride + r + i] = v;
+                    }
+                }
+            }
+            r += 2;
+        }
+        if r < nr {
+            for g in 0..groups {
+                cols(t.c8, t.c8, &|i| wrow(r + i), std::array::from_fn(|j| xrow(8 * g + j)), 1, &mut out[r..], stride, 8 * g);
+            }
+        }
+        c = 8 * groups;
+    }
     // Row blocks outer, token groups inner (see `row_block`).
     let block = row_block(wrb, 8);
     for r0 in (0..nr).step_by(block) {
         let nrb = block.min(nr - r0);
         let wrow = |r: usize| &wb[(r0 + r) * nbk..(r0 + r + 1) * nbk];
         let out = &mut out[r0..];
-        let mut c = 0;
+        let mut c = c;
         while c < nc {
             let left = nc - c;
             if left >= 8 {

@@ -55,11 +55,15 @@ use half::{bf16, f16};
 /// `single::<1, C>` for single rows; groups of 8 tokens go by `pairs::<2, 8>` with `pairs8`
 /// (the AVX-512 tiles: 16 outputs, two rows per register), else by `single::<1, 8>`.
 macro_rules! lanes_gemm {
-    ($ty:ident, $W:ty, pairs: $pairs:path, single: $single:path, pairs8: $pairs8:literal) => {{
+    ($ty:ident, $W:ty, pairs: $pairs:path, single: $single:path, pairs8: $pairs8:literal) => {
+        lanes_gemm!($ty, $W, pairs: $pairs, single: $single, pairs8: $pairs8, decoded: None)
+    };
+    ($ty:ident, $W:ty, pairs: $pairs:path, single: $single:path, pairs8: $pairs8:literal, decoded: $dec:expr) => {{
         fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
             use $pairs as p;
             use $single as s;
             let tiles: lanes::LaneTiles<$W> = lanes::LaneTiles {
+                decoded: $dec,
                 c8x2: if $pairs8 { Some(p::<2, 8>) } else { None },
                 c8: s::<1, 8>,
                 c4: p::<2, 4>,
@@ -162,7 +166,8 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     macro_rules! tiled {
         ($ty:ident, $W:ty, $m:ident) => {{
             let mut b = k.batch(GgmlType::$ty);
-            b.tiled = Some(lanes_gemm!($ty, $W, pairs: lanes::$m::tile512, single: lanes::$m::tile, pairs8: true));
+            b.tiled = Some(lanes_gemm!($ty, $W, pairs: lanes::$m::tile512, single: lanes::$m::tile, pairs8: true,
+                decoded: Some(lanes::DecodedPairs { decode: lanes::$m::decode_rows, tile: lanes::$m::tile512_decoded::<2, 8> })));
             k.set_batch(GgmlType::$ty, b);
         }};
     }
@@ -172,7 +177,8 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     tiled!(Q5_K, BlockQ5K, q5_k);
     tiled!(Q6_K, BlockQ6K, q6_k);
     let mut b = k.batch(GgmlType::Q4_K);
-    b.repack_gemm = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile512, single: q4_k::gemm4_tile, pairs8: true));
+    b.repack_gemm = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile512, single: q4_k::gemm4_tile, pairs8: true,
+        decoded: Some(lanes::DecodedPairs { decode: lanes::q4_k::decode_rows, tile: q4_k::gemm4_tile512_decoded })));
     b.repack_gemv = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile512, single: q4_k::tile, pairs8: true));
     k.set_batch(GgmlType::Q4_K, b);
 }

@@ -7,6 +7,7 @@
 //! per 64 elements (`gemm4_tile`). The code is ours; only the order is ggml's.
 
 use super::kquants::q4_k as kq;
+use super::kquants::{hsum_pairs8, PairSlice};
 use super::lanes::{spread, unspread};
 use super::util::*;
 use crate::blocks::{BlockQ4K, BlockQ8K, QK_K};
@@ -63,19 +64,19 @@ fn transpose_8x4(m: [__m128i; 8]) -> [__m256i; 4] {
 /// [`crate::emulate::kquant::repack_gemm_dot_q4_k`].
 #[target_feature(enable = "avx2,fma,f16c")]
 fn repack_tile<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-    repack_body!(w, x, STEP, R, C, kq::sumi)
+    repack_body!(w, x, STEP, R, C, |wb, p, xb, _b, k0, k1| kq::sumi(wb, p, xb, k0, k1))
 }
 
 /// [`repack_tile`] with the integer core in AVX-512 VNNI on paired rows (R even): bit-identical.
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 fn repack_tile512<const STEP: usize, const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-    repack_body!(w, x, STEP, R, C, kq::sumi_pairs)
+    repack_body!(w, x, STEP, R, C, |wb, p, xb, _b, k0, k1| kq::sumi_pairs(wb, p, xb, k0, k1))
 }
 
 /// The body of [`repack_tile`] (up to 16 outputs, in two 8-lane accumulator pairs as
 /// [`spread`] lays them out), with `sumi` computing the exact integer lanes.
 macro_rules! repack_body {
-    ($w:ident, $x:ident, $STEP:ident, $R:ident, $C:ident, $sumi:path) => {{
+    ($w:ident, $x:ident, $STEP:ident, $R:ident, $C:ident, $sumi:expr) => {{
     const { assert!($R * $C <= 16 && ($STEP == 2 || $STEP == 8)) };
     let nb = $x[0].len();
     assert!($w.iter().all(|r| r.len() == nb) && $x.iter().all(|c| c.len() == nb));
@@ -109,7 +110,7 @@ macro_rules! repack_body {
             }
         });
         for (j, k0) in (0..QK_K / 32).step_by($STEP).enumerate() {
-            let sumi = $sumi(wb, &preps, xb, k0, k0 + $STEP);
+            let sumi = ($sumi)(wb, &preps, xb, b, k0, k0 + $STEP);
             let mut v = [[_mm256_setzero_si256(); 8]; 2];
             for r in 0..$R {
                 for c in 0..$C {
@@ -156,4 +157,43 @@ pub fn gemm4_tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[Blo
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 pub fn gemm4_tile512<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
     repack_tile512::<2, R, C>(w, x)
+}
+
+/// [`gemm4_tile512`] for a row pair whose slices `lanes::q4_k::decode_rows` decoded, x 8
+/// tokens: the per-output float operations of `repack_body` (so bit-identical) on one
+/// register of 16 outputs, with the integer lane sums by [`hsum_pairs8`].
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn gemm4_tile512_decoded(w: [&[BlockQ4K]; 2], dec: &[PairSlice], x: [&[BlockQ8K]; 8]) -> [[f32; 8]; 2] {
+    const R: usize = 2;
+    const C: usize = 8;
+    let nb = x[0].len();
+    assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb) && dec.len() >= 8 * nb);
+    let join = |a: __m256, b: __m256| _mm512_insertf32x8::<1>(_mm512_castps256_ps512(a), b);
+    let (mut acc, mut acc_min) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    for b in 0..nb {
+        let wb: [&BlockQ4K; R] = std::array::from_fn(|r| &w[r][b]);
+        let xb: [&BlockQ8K; C] = std::array::from_fn(|c| &x[c][b]);
+        let mins16: [__m128i; R] = std::array::from_fn(|r| kq::prep(wb[r]).1);
+        let (d, d8) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
+        let (dmin, _) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].dmin)), [0f32; C]);
+        let dd = join(_mm256_mul_ps(d[0], d8[0]), _mm256_mul_ps(d[1], d8[1]));
+        let dm = join(_mm256_mul_ps(dmin[0], d8[0]), _mm256_mul_ps(dmin[1], d8[1]));
+        // As repack_body: per output the mins of sub-blocks 2i, 2i+1 times their sums, lane i.
+        let mut mins = [[_mm_setzero_si128(); C]; R];
+        for c in 0..C {
+            let bs = bsums32(&xb[c].bsums);
+            for r in 0..R {
+                mins[r][c] = _mm_madd_epi16(mins16[r], bs);
+            }
+        }
+        let chunk_mins = [transpose_8x4(mins[0]), transpose_8x4(mins[1])];
+        for j in 0..QK_K / 64 {
+            let sums = hsum_pairs8(kq::sumi_decoded512(&dec[8 * b..8 * b + 8], xb, 2 * j, 2 * j + 2));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), dd, acc);
+            let m = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(chunk_mins[0][j]), chunk_mins[1][j]);
+            acc_min = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), dm, acc_min);
+        }
+    }
+    let v = _mm512_sub_ps(acc, acc_min);
+    unspread([_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v)])
 }
