@@ -97,9 +97,25 @@ macro_rules! kquant {
      slice: |$sb:ident, $sp:ident, $k:ident| $slice:block,
      finish: |$acc:ident, $summs:ident, $sumi:ident, $fb:ident, $fp:ident, $y:ident| $finish:block,
      result: |$racc:ident, $rsumms:ident| $result:expr,
-     tiled_terms: |$tsumi:ident, $tb:ident, $tp:ident, $ty:ident| $terms:block) => {
+     tiled_terms: |$tsumi:ident, $tb:ident, $tp:ident, $ty:ident| $terms:block,
+     pair_rows: |$rb:ident, $rp:ident| $rows:block,
+     pair_terms: |$pacc:ident, $prows:ident, $py:ident| $pterms:block) => {
         pub(super) mod $name {
             use super::*;
+
+            /// The weight side of [`pair_terms`] for a row pair's super-blocks (row 0 in the
+            /// low half), once per pair and super-block.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            pub fn pair_rows($rb: [&$W; 2], $rp: &[$P; 2]) -> __m512i $rows
+
+            /// [`tiled_terms`] of both rows of a pair for one token from its
+            /// [`sumi_decoded512`] lanes: the same exact lane values in the halves.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+            #[allow(unused_variables)]
+            pub fn pair_terms($pacc: __m512i, $prows: __m512i, $py: &BlockQ8K) -> (__m512i, __m512i) $pterms
 
             #[inline]
             #[target_feature(enable = "avx2,fma,f16c")]
@@ -207,14 +223,6 @@ macro_rules! kquant {
                 acc
             }
 
-            /// [`sumi_decoded512`] as [`sumi_pairs`] returns its lanes.
-            #[inline]
-            #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-            pub fn sumi_decoded<const C: usize>(d: &[PairSlice], x: [&BlockQ8K; C], k0: usize, k1: usize) -> [[__m256i; C]; 2] {
-                let acc = sumi_decoded512(d, x, k0, k1);
-                std::array::from_fn(|r| std::array::from_fn(|c| split512(acc[c], r)))
-            }
-
             /// R weight rows x C activation rows; each output in `dot`'s exact order.
             #[target_feature(enable = "avx2,fma,f16c")]
             pub fn tile<const R: usize, const C: usize>(w: [&[$W]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
@@ -278,13 +286,19 @@ fn q2_mins(b: &BlockQ2K) -> __m256i {
     _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(ld128_u8(&b.scales, 0)), _mm_set1_epi8(0x0F)))
 }
 
+/// Q6_K's sixteen scales as i16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_scales16(b: &BlockQ6K) -> __m256i {
+    // SAFETY: scales is 16 bytes; unaligned load.
+    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.scales.as_ptr() as *const __m128i) })
+}
+
 /// Q6_K's -32 offset as i32 lanes: `32 * (bsums x scales)`, lane l from groups 2l, 2l+1.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q6_offset(b: &BlockQ6K, y: &BlockQ8K) -> __m256i {
-    // SAFETY: scales is 16 bytes; unaligned load.
-    let scales = unsafe { _mm_loadu_si128(b.scales.as_ptr() as *const __m128i) };
-    _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums16(y), _mm256_cvtepi8_epi16(scales)))
+    _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums16(y), q6_scales16(b)))
 }
 
 kquant!(q2_k, BlockQ2K, signed: false,
@@ -300,7 +314,9 @@ kquant!(q2_k, BlockQ2K, signed: false,
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
     },
     result: |acc, summs| hsum8(acc),
-    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_madd_epi16(q2_mins(b), bsums16(y))) });
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_madd_epi16(q2_mins(b), bsums16(y))) },
+    pair_rows: |b, p| { join512(q2_mins(b[0]), q2_mins(b[1])) },
+    pair_terms: |acc, rows, y| { (acc, _mm512_madd_epi16(rows, _mm512_broadcast_i64x4(bsums16(y)))) });
 
 kquant!(q3_k, BlockQ3K, signed: true,
     prep: |b| -> [__m256i; 2] { group_scales(q3_scales(&b.scales)) },
@@ -316,7 +332,9 @@ kquant!(q3_k, BlockQ3K, signed: true,
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
     },
     result: |acc, summs| hsum8(acc),
-    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_setzero_si256()) });
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_setzero_si256()) },
+    pair_rows: |b, p| { _mm512_setzero_si512() },
+    pair_terms: |acc, rows, y| { (acc, _mm512_setzero_si512()) });
 
 kquant!(q4_k, BlockQ4K, signed: false,
     prep: |b| -> (__m256i, __m128i) { k4_prep(&b.scales) },
@@ -332,7 +350,9 @@ kquant!(q4_k, BlockQ4K, signed: false,
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
     },
     result: |acc, summs| hsum8(acc) + hsum4(summs),
-    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_zextsi128_si256(_mm_madd_epi16(p.1, bsums32(&y.bsums)))) });
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_zextsi128_si256(_mm_madd_epi16(p.1, bsums32(&y.bsums)))) },
+    pair_rows: |b, p| { join512(_mm256_zextsi128_si256(p[0].1), _mm256_zextsi128_si256(p[1].1)) },
+    pair_terms: |acc, rows, y| { (acc, _mm512_madd_epi16(rows, _mm512_broadcast_i32x4(bsums32(&y.bsums)))) });
 
 kquant!(q5_k, BlockQ5K, signed: false,
     prep: |b| -> (__m256i, __m128i) { k4_prep(&b.scales) },
@@ -350,7 +370,9 @@ kquant!(q5_k, BlockQ5K, signed: false,
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
     },
     result: |acc, summs| hsum8(acc) + _mm_cvtss_f32(summs),
-    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_zextsi128_si256(_mm_madd_epi16(p.1, bsums32(&y.bsums)))) });
+    tiled_terms: |sumi, b, p, y| { (sumi, _mm256_zextsi128_si256(_mm_madd_epi16(p.1, bsums32(&y.bsums)))) },
+    pair_rows: |b, p| { join512(_mm256_zextsi128_si256(p[0].1), _mm256_zextsi128_si256(p[1].1)) },
+    pair_terms: |acc, rows, y| { (acc, _mm512_madd_epi16(rows, _mm512_broadcast_i32x4(bsums32(&y.bsums)))) });
 
 kquant!(q6_k, BlockQ6K, signed: false,
     prep: |b| -> [__m256i; 2] { group_scales(ld128_u8(&b.scales.map(|v| v as u8), 0)) },
@@ -366,4 +388,9 @@ kquant!(q6_k, BlockQ6K, signed: false,
         *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, q6_offset(b, y))), *acc);
     },
     result: |acc, summs| hsum8(acc),
-    tiled_terms: |sumi, b, p, y| { (_mm256_sub_epi32(sumi, q6_offset(b, y)), _mm256_setzero_si256()) });
+    tiled_terms: |sumi, b, p, y| { (_mm256_sub_epi32(sumi, q6_offset(b, y)), _mm256_setzero_si256()) },
+    pair_rows: |b, p| { join512(q6_scales16(b[0]), q6_scales16(b[1])) },
+    pair_terms: |acc, rows, y| {
+        let offset = _mm512_slli_epi32::<5>(_mm512_madd_epi16(_mm512_broadcast_i64x4(bsums16(y)), rows));
+        (_mm512_sub_epi32(acc, offset), _mm512_setzero_si512())
+    });

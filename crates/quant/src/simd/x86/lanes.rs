@@ -21,7 +21,7 @@ use crate::blocks::*;
 use crate::kernels::as_blocks;
 use bytemuck::Pod;
 use gguf::GgmlType;
-use super::kquants::PairSlice;
+use super::kquants::{hsum_pairs8, PairSlice};
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -79,11 +79,33 @@ macro_rules! tiled {
                 tiled_body!(w, x, R, C, $has_min, |wb, p, xb, _b, k0, k1| kq::sumi_pairs(wb, p, xb, k0, k1))
             }
 
-            /// [`tile512`] of a row pair whose slices [`decode_rows`] decoded: bit-identical.
+            /// [`tile512`] of a row pair whose slices [`decode_rows`] decoded, x 8 tokens: the
+            /// per-output float operations of `tiled_body` (so bit-identical) on one register
+            /// of 16 outputs, the integer terms by `pair_terms` and [`hsum_pairs8`].
             #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-            pub fn tile512_decoded<const R: usize, const C: usize>(w: [&[$W]; R], dec: &[PairSlice], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
-                const { assert!(R == 2) };
-                tiled_body!(w, x, R, C, $has_min, |_wb, _p, xb, b: usize, k0, k1| kq::sumi_decoded(&dec[8 * b..8 * b + 8], xb, k0, k1))
+            pub fn tile512_decoded(w: [&[$W]; 2], dec: &[PairSlice], x: [&[BlockQ8K]; 8]) -> [[f32; 8]; 2] {
+                let nb = x[0].len();
+                assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb) && dec.len() >= 8 * nb);
+                let join = |v: [__m256; 2]| _mm512_insertf32x8::<1>(_mm512_castps256_ps512(v[0]), v[1]);
+                let mut acc = _mm512_setzero_ps();
+                for b in 0..nb {
+                    let wb = [&w[0][b], &w[1][b]];
+                    let xb: [&BlockQ8K; 8] = std::array::from_fn(|c| &x[c][b]);
+                    let rows = kq::pair_rows(wb, &[kq::prep(wb[0]), kq::prep(wb[1])]);
+                    let lanes = kq::sumi_decoded512(&dec[8 * b..8 * b + 8], xb, 0, QK_K / 32);
+                    let terms: [(__m512i, __m512i); 8] = std::array::from_fn(|c| kq::pair_terms(lanes[c], rows, xb[c]));
+                    let (d, d8) = spread::<2, 8>([h2f(wb[0].d), h2f(wb[1].d)], std::array::from_fn(|c| xb[c].d));
+                    let s1 = hsum_pairs8(terms.map(|t| t.0));
+                    let mut res = _mm512_mul_ps(join(d), _mm512_cvtepi32_ps(s1));
+                    if $has_min {
+                        let dm = join(spread::<2, 8>([dmin(wb[0]), dmin(wb[1])], [0f32; 8]).0);
+                        let s2 = hsum_pairs8(terms.map(|t| t.1));
+                        // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
+                        res = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(s2), res);
+                    }
+                    acc = _mm512_fmadd_ps(res, join(d8), acc);
+                }
+                unspread([_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps::<1>(acc)])
             }
 
             /// Every super-block of a row pair, decoded for [`tile512_decoded`].

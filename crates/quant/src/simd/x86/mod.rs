@@ -167,7 +167,7 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
         ($ty:ident, $W:ty, $m:ident) => {{
             let mut b = k.batch(GgmlType::$ty);
             b.tiled = Some(lanes_gemm!($ty, $W, pairs: lanes::$m::tile512, single: lanes::$m::tile, pairs8: true,
-                decoded: Some(lanes::DecodedPairs { decode: lanes::$m::decode_rows, tile: lanes::$m::tile512_decoded::<2, 8> })));
+                decoded: Some(lanes::DecodedPairs { decode: lanes::$m::decode_rows, tile: lanes::$m::tile512_decoded })));
             k.set_batch(GgmlType::$ty, b);
         }};
     }
