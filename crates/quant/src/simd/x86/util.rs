@@ -288,7 +288,8 @@ pub fn hsum_i32_4(v: __m128i) -> i32 {
     _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
 }
 
-/// Weight bytes per row block of the batched drivers (`vnni`, `lanes`): a block's rows stay
+/// Weight bytes per row block of the K-quant batched driver (`lanes`; its rows too long to be
+/// decoded once per call, and its groups of fewer than 8 tokens): a block's rows stay
 /// in L2 (1-2 MiB per core on the machines measured) while every token group of a call reads
 /// them, where a matrix larger than L2 would be streamed from memory once per 8 tokens.
 const ROW_BLOCK_BYTES: usize = 256 << 10;
