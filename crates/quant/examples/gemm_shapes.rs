@@ -36,7 +36,7 @@ fn main() {
                 k.quantize_row(vt, &f, &mut x[c * xb..(c + 1) * xb]);
             }
             let mut out = vec![0f32; tokens * nr];
-            for (nc, reps) in [(tokens, 6400 / tokens), (1, 4000)] {
+            for (nc, reps) in [(tokens, (6400 / tokens).max(10)), (1, 4000)] {
                 let plan = k.plan(ty, nr, nc, k.repacks(ty, nr));
                 // The fastest of 20 rounds: on a shared VM, stolen time only ever adds.
                 let mut s = f64::INFINITY;

@@ -194,7 +194,7 @@ macro_rules! kquant {
                 std::array::from_fn(|r| std::array::from_fn(|c| split512(acc[r / 2][c], r % 2)))
             }
 
-            /// The slices of one super-block of a row pair as [`sumi_decoded`] reads them
+            /// The slices of one super-block of a row pair as [`sumi_decoded512`] reads them
             /// (`out[k]`: slice k), decoded once for every token that uses them.
             #[inline]
             #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]

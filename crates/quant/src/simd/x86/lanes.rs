@@ -22,6 +22,7 @@ use crate::kernels::as_blocks;
 use bytemuck::Pod;
 use gguf::GgmlType;
 use super::kquants::{hsum_pairs8, PairSlice};
+use super::vnni::{halves_ps, join_ps};
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -86,7 +87,6 @@ macro_rules! tiled {
             pub fn tile512_decoded(w: [&[$W]; 2], dec: &[PairSlice], x: [&[BlockQ8K]; 8]) -> [[f32; 8]; 2] {
                 let nb = x[0].len();
                 assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb) && dec.len() >= 8 * nb);
-                let join = |v: [__m256; 2]| _mm512_insertf32x8::<1>(_mm512_castps256_ps512(v[0]), v[1]);
                 let mut acc = _mm512_setzero_ps();
                 for b in 0..nb {
                     let wb = [&w[0][b], &w[1][b]];
@@ -96,16 +96,16 @@ macro_rules! tiled {
                     let terms: [(__m512i, __m512i); 8] = std::array::from_fn(|c| kq::pair_terms(lanes[c], rows, xb[c]));
                     let (d, d8) = spread::<2, 8>([h2f(wb[0].d), h2f(wb[1].d)], std::array::from_fn(|c| xb[c].d));
                     let s1 = hsum_pairs8(terms.map(|t| t.0));
-                    let mut res = _mm512_mul_ps(join(d), _mm512_cvtepi32_ps(s1));
+                    let mut res = _mm512_mul_ps(join_ps(d[0], d[1]), _mm512_cvtepi32_ps(s1));
                     if $has_min {
-                        let dm = join(spread::<2, 8>([dmin(wb[0]), dmin(wb[1])], [0f32; 8]).0);
+                        let dm = spread::<2, 8>([dmin(wb[0]), dmin(wb[1])], [0f32; 8]).0;
                         let s2 = hsum_pairs8(terms.map(|t| t.1));
                         // fnmadd: -(dmin * s2) + r, exactly fma(-dmin, s2, r).
-                        res = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(s2), res);
+                        res = _mm512_fnmadd_ps(join_ps(dm[0], dm[1]), _mm512_cvtepi32_ps(s2), res);
                     }
-                    acc = _mm512_fmadd_ps(res, join(d8), acc);
+                    acc = _mm512_fmadd_ps(res, join_ps(d8[0], d8[1]), acc);
                 }
-                unspread([_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps::<1>(acc)])
+                unspread(halves_ps(acc))
             }
 
             /// Every super-block of a row pair, decoded for [`tile512_decoded`].
@@ -122,6 +122,9 @@ macro_rules! tiled {
     };
 }
 
+/// The body of a tiled-order tile of up to 16 outputs (two 8-lane accumulators, the second
+/// unused below 9 outputs), with `sumi(blocks, preps, x blocks, b, k0, k1)` computing the
+/// exact integer lanes of block position b.
 macro_rules! tiled_body {
     ($w:ident, $x:ident, $R:ident, $C:ident, $has_min:literal, $sumi:expr) => {{
         const { assert!($R * $C <= 16) };

@@ -8,6 +8,7 @@
 
 use super::kquants::q4_k as kq;
 use super::kquants::{hsum_pairs8, PairSlice};
+use super::vnni::{halves_ps, join_i, join_ps};
 use super::lanes::{spread, unspread};
 use super::util::*;
 use crate::blocks::{BlockQ4K, BlockQ8K, QK_K};
@@ -168,7 +169,6 @@ pub fn gemm4_tile512_decoded(w: [&[BlockQ4K]; 2], dec: &[PairSlice], x: [&[Block
     const C: usize = 8;
     let nb = x[0].len();
     assert!(w.iter().all(|r| r.len() == nb) && x.iter().all(|c| c.len() == nb) && dec.len() >= 8 * nb);
-    let join = |a: __m256, b: __m256| _mm512_insertf32x8::<1>(_mm512_castps256_ps512(a), b);
     let (mut acc, mut acc_min) = (_mm512_setzero_ps(), _mm512_setzero_ps());
     for b in 0..nb {
         let wb: [&BlockQ4K; R] = std::array::from_fn(|r| &w[r][b]);
@@ -176,8 +176,8 @@ pub fn gemm4_tile512_decoded(w: [&[BlockQ4K]; 2], dec: &[PairSlice], x: [&[Block
         let mins16: [__m128i; R] = std::array::from_fn(|r| kq::prep(wb[r]).1);
         let (d, d8) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].d)), std::array::from_fn(|c| xb[c].d));
         let (dmin, _) = spread::<R, C>(std::array::from_fn(|r| h2f(wb[r].dmin)), [0f32; C]);
-        let dd = join(_mm256_mul_ps(d[0], d8[0]), _mm256_mul_ps(d[1], d8[1]));
-        let dm = join(_mm256_mul_ps(dmin[0], d8[0]), _mm256_mul_ps(dmin[1], d8[1]));
+        let dd = join_ps(_mm256_mul_ps(d[0], d8[0]), _mm256_mul_ps(d[1], d8[1]));
+        let dm = join_ps(_mm256_mul_ps(dmin[0], d8[0]), _mm256_mul_ps(dmin[1], d8[1]));
         // As repack_body: per output the mins of sub-blocks 2i, 2i+1 times their sums, lane i.
         let mut mins = [[_mm_setzero_si128(); C]; R];
         for c in 0..C {
@@ -190,10 +190,8 @@ pub fn gemm4_tile512_decoded(w: [&[BlockQ4K]; 2], dec: &[PairSlice], x: [&[Block
         for j in 0..QK_K / 64 {
             let sums = hsum_pairs8(kq::sumi_decoded512(&dec[8 * b..8 * b + 8], xb, 2 * j, 2 * j + 2));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), dd, acc);
-            let m = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(chunk_mins[0][j]), chunk_mins[1][j]);
-            acc_min = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), dm, acc_min);
+            acc_min = _mm512_fmadd_ps(_mm512_cvtepi32_ps(join_i(chunk_mins[0][j], chunk_mins[1][j])), dm, acc_min);
         }
     }
-    let v = _mm512_sub_ps(acc, acc_min);
-    unspread([_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v)])
+    unspread(halves_ps(_mm512_sub_ps(acc, acc_min)))
 }

@@ -25,10 +25,11 @@
 //! 8 tokens in a [`Prep`] on the stack and read by every 4-row tile, and the four rows' scales
 //! come from one conversion. Per block a row pair then costs its decode plus four operations
 //! per token (`vpdpbusd`, conversion, multiply, FMA), where the 8 x 4 tile re-derived each
-//! token's values for every 8 rows. The float operations per output are unchanged. Each 4
-//! rows are decoded once per call into a [`Quad`] (the row pairs' bytes, `d` and `m` in
-//! register layout) and read by every prepared group of 8 tokens, so the inner loop is the
-//! four operations and loads: Q5_0 ran 25% faster at 32 tokens per call (`gemm_shapes`).
+//! token's values for every 8 rows. The float operations per output are unchanged. The
+//! decode is not repeated per group either: each 4 rows are decoded once per call into a
+//! [`Quad`] (the row pairs' bytes, `d` and `m` in register layout) and read by every prepared
+//! group of 8 tokens, so the inner loop is the four operations and loads (Q5_0 ran 25% faster
+//! at 32 tokens per call than at 16, `gemm_shapes`).
 //!
 //! Idea of VNNI for ggml's type-0 dots: llamafile's tinyBLAS (`updot` with `_mm256_dpbusd`);
 //! the offset start and the two-outputs-per-register layout are ours.
@@ -106,10 +107,24 @@ pub(super) fn join_i(lo: __m256i, hi: __m256i) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
+/// Two 256-bit float halves as one register: `lo` in lanes 0..8, `hi` in lanes 8..16.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(super) fn join_ps(lo: __m256, hi: __m256) -> __m512 {
+    _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+}
+
+/// The two 256-bit halves of a float register ([`join_ps`] undone).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(super) fn halves_ps(v: __m512) -> [__m256; 2] {
+    [_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v)]
+}
+
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 fn join_f(lo: f32, hi: f32) -> __m512 {
-    _mm512_insertf32x8::<1>(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi))
+    join_ps(_mm256_set1_ps(lo), _mm256_set1_ps(hi))
 }
 
 /// 16-byte loads.
