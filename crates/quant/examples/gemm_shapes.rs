@@ -3,7 +3,7 @@
 //! for each kernel level (the fastest of 20 rounds), with llama.cpp's batch plan for the type (as the engine runs it; a
 //! K-quant's rows are 1024 columns). Dev tool for choosing tile shapes: `cargo run --release -p quant
 //! --example gemm_shapes [TYPE...]`, env ROWS and COLS for
-//! other shapes.
+//! other shapes and DECODE_REPS (4000) for the decode calls, TOKENS=0 for decode only, (fewer for matrices streamed from memory).
 
 use gguf::GgmlType;
 use quant::kernels::{kernels_for, Level};
@@ -31,12 +31,15 @@ fn main() {
             for r in 0..nr {
                 quant::reference::quantize_row(ty, &f, &mut w[r * wb..(r + 1) * wb]).unwrap();
             }
-            let mut x = vec![0u8; tokens * xb];
-            for c in 0..tokens {
+            let mut x = vec![0u8; tokens.max(1) * xb];
+            for c in 0..tokens.max(1) {
                 k.quantize_row(vt, &f, &mut x[c * xb..(c + 1) * xb]);
             }
-            let mut out = vec![0f32; tokens * nr];
-            for (nc, reps) in [(tokens, (6400 / tokens).max(10)), (1, 4000)] {
+            let mut out = vec![0f32; tokens.max(1) * nr];
+            for (nc, reps) in [(tokens, (6400 / tokens.max(1)).max(10)), (1, env("DECODE_REPS").unwrap_or(4000))] {
+                if nc == 0 {
+                    continue; // TOKENS=0: decode only
+                }
                 let plan = k.plan(ty, nr, nc, k.repacks(ty, nr));
                 // The fastest of 20 rounds: on a shared VM, stolen time only ever adds.
                 let mut s = f64::INFINITY;

@@ -113,6 +113,8 @@ fn large_batches_match() {
             check(&k, ty, n, 24, 33, 7).unwrap();
             check(&k, ty, n, 13, 16, 8).unwrap();
             check(&k, ty, n, 64, 1, 9).unwrap();
+            // Single tokens: decode tiles from several parts of the rows, with a remainder.
+            check(&k, ty, n, 203, 1, 13).unwrap();
         }
     }
 }

@@ -313,6 +313,22 @@ fn large_gemm_tiles_match_vec_dot() {
     }
 }
 
+/// Decode tiles take their rows from four far-apart parts of the matrix (fewer when there
+/// are too few tiles or the tile height does not divide): 31 rows of 8-row tiles make three
+/// tiles from three parts and 7 single rows, 45 make five tiles from four parts, 100 and 203
+/// leave a remainder after the parts.
+#[test]
+fn decode_rows_from_several_streams_match_vec_dot() {
+    for k in [avx2(), avx512()].into_iter().flatten() {
+        for ty in WEIGHTS {
+            let n = if ty.block_size() == 256 { 512 } else { 128 };
+            for (i, nr) in [15, 16, 31, 32, 45, 100, 203].into_iter().enumerate() {
+                check_gemm(&k, ty, n, nr, 1, 60 + i as u64).unwrap();
+            }
+        }
+    }
+}
+
 /// The wide VNNI driver prepares as many groups of 8 tokens as its stack slots hold (320
 /// block positions) and decodes each 4 rows once for all of them: rows of 4096 elements fit
 /// two groups, so 24 tokens take a set of two and a set of one; rows of 256 fit all five
