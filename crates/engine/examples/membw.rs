@@ -41,6 +41,7 @@ fn main() {
         }
     }
     let check: u64 = sums.iter().map(|s| s.load(Ordering::Relaxed)).fold(0, u64::wrapping_add);
-    println!("{:.1}", best[0].max(best[1]));
-    eprintln!("read bandwidth with {threads} threads: {:.1} GB/s (one stream per thread {:.1}, four {:.1}; checksum {check})", best[0].max(best[1]), best[0], best[1]);
+    let bw = best[0].max(best[1]);
+    println!("{bw:.1}");
+    eprintln!("read bandwidth with {threads} threads: {bw:.1} GB/s (one stream per thread {:.1}, four {:.1}; checksum {check})", best[0], best[1]);
 }

@@ -2,8 +2,8 @@
 //! (256 rows x 896 columns, 16 tokens per call (env TOKENS) as the engine calls it; 1 token for decode),
 //! for each kernel level (the fastest of 20 rounds), with llama.cpp's batch plan for the type (as the engine runs it; a
 //! K-quant's rows are 1024 columns). Dev tool for choosing tile shapes: `cargo run --release -p quant
-//! --example gemm_shapes [TYPE...]`, env ROWS and COLS for
-//! other shapes and DECODE_REPS (4000) for the decode calls, TOKENS=0 for decode only, (fewer for matrices streamed from memory).
+//! --example gemm_shapes [TYPE...]`, env ROWS and COLS for other shapes, DECODE_REPS (4000)
+//! for the decode calls (fewer for matrices streamed from memory) and TOKENS=0 for decode only.
 
 use gguf::GgmlType;
 use quant::kernels::{kernels_for, Level};

@@ -76,38 +76,52 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
         c += C;
     }
     while c < nc {
-        let xs = [xrow(c)];
-        // Decode reads each row once, from memory: its R1-row tiles take rows from
-        // DECODE_STREAMS far-apart parts of the chunk at once (see `decode_tile_rows`).
-        let (tiles, streams) = decode_tiles(nr, R1, if nc == 1 { DECODE_STREAMS } else { 1 });
-        let rows_of = |k: usize| -> [usize; R1] { decode_tile_rows(k, tiles, streams) };
-        for k in 0..tiles {
-            let rows = rows_of(k);
-            if nc == 1 && t.prefetch {
-                // Decode: request the next tile's lines together while this one is computed
-                // (see `prefetch_bytes`); the first tile's at the start.
-                if k == 0 {
-                    for &r in &rows {
-                        super::util::prefetch_bytes(&w[r * wrb..(r + 1) * wrb]);
-                    }
-                }
-                if k + 1 < tiles {
-                    for r in rows_of(k + 1) {
-                        super::util::prefetch_bytes(&w[r * wrb..(r + 1) * wrb]);
-                    }
-                }
-            }
-            // SAFETY: as above.
-            let o = unsafe { (t.r1)(rows.map(wrow), xs) };
-            for (i, orow) in o.iter().enumerate() {
-                out[c * stride + rows[i]] = orow[0];
-            }
-        }
-        for r in tiles * R1..nr {
-            // SAFETY: as above.
-            out[c * stride + r] = unsafe { (t.one)([wrow(r)], xs) }[0][0];
-        }
+        // Decode reads each row once, from memory: its tiles take rows from DECODE_STREAMS
+        // far-apart parts of the chunk at once; the last columns of a batch read one stream.
+        let streams = if nc == 1 { DECODE_STREAMS } else { 1 };
+        decode(t.r1, t.one, &wrow, xrow(c), nr, streams, nc == 1 && t.prefetch, &mut out[c * stride..]);
         c += 1;
+    }
+}
+
+/// `out[r] = dot(wrow(r), x)` for r < nr by R1-row tiles whose rows come from `streams` parts
+/// of the rows (see [`decode_tile_rows`]), then single rows; with `prefetch`, each tile's
+/// successor's lines are requested while it is computed (see `prefetch_bytes`), the first
+/// tile's at the start. The decode path of this driver and of the K-quant lane driver.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn decode<'a, W: Pod, X: Pod, const R1: usize>(
+    big: Tile<W, X, R1, 1>,
+    one: Tile<W, X, 1, 1>,
+    wrow: &dyn Fn(usize) -> &'a [W],
+    x: &[X],
+    nr: usize,
+    streams: usize,
+    prefetch: bool,
+    out: &mut [f32],
+) {
+    let (tiles, streams) = decode_tiles(nr, R1, streams);
+    let rows_of = |k: usize| -> [usize; R1] { decode_tile_rows(k, tiles, streams) };
+    for k in 0..tiles {
+        let rows = rows_of(k);
+        if prefetch {
+            for next in if k == 0 { 0..2 } else { 1..2 } {
+                if k + next < tiles {
+                    for r in rows_of(k + next) {
+                        super::util::prefetch_bytes(bytemuck::cast_slice(wrow(r)));
+                    }
+                }
+            }
+        }
+        // SAFETY: tile kernels are installed only by avx2_table / install_vnni, after
+        // detecting AVX2+FMA+F16C (and AVX-512 for the latter's).
+        let o = unsafe { big(rows.map(wrow), [x]) };
+        for (i, orow) in o.iter().enumerate() {
+            out[rows[i]] = orow[0];
+        }
+    }
+    for (r, o) in out[..nr].iter_mut().enumerate().skip(tiles * R1) {
+        // SAFETY: as above.
+        *o = unsafe { one([wrow(r)], [x]) }[0][0];
     }
 }
 
@@ -118,17 +132,17 @@ pub(super) fn run<W: Pod, X: Pod, const R: usize, const C: usize, const R1: usiz
 pub(super) const DECODE_STREAMS: usize = 4;
 
 /// How many R1-row tiles cover `nr` rows, and from how many streams (the rest run one by one).
-pub(super) fn decode_tiles(nr: usize, r1: usize, streams: usize) -> (usize, usize) {
+fn decode_tiles(nr: usize, r1: usize, streams: usize) -> (usize, usize) {
     let tiles = nr / r1;
     // The most streams up to `streams` that divide the tile's rows evenly.
-    let streams = (1..=streams.min(r1)).rev().find(|&s| r1 % s == 0 && tiles >= s).unwrap_or(1);
+    let streams = (1..=streams.min(r1)).rev().find(|&s| r1.is_multiple_of(s) && tiles >= s).unwrap_or(1);
     (tiles, streams)
 }
 
 /// The rows of decode tile `k` of `tiles`: rows `0..tiles * R1` are `streams` equal parts, and
 /// each tile takes R1 / streams consecutive rows of every part, so reading a tile block by
 /// block reads the parts together.
-pub(super) fn decode_tile_rows<const R1: usize>(k: usize, tiles: usize, streams: usize) -> [usize; R1] {
+fn decode_tile_rows<const R1: usize>(k: usize, tiles: usize, streams: usize) -> [usize; R1] {
     let per = R1 / streams;
     std::array::from_fn(|i| (i / per) * tiles * per + k * per + i % per)
 }

@@ -15,7 +15,7 @@
 //! core is [`super::kquants`]'s `sumi`); `run` walks a batch in tiles of 1x8 (AVX-512: 2x8,
 //! two rows per register), then 2x4, 4x2 and 8x1 for the leftover tokens.
 
-use super::gemm::{decode_tile_rows, decode_tiles, Tile, DECODE_STREAMS};
+use super::gemm::{Tile, DECODE_STREAMS};
 use super::util::*;
 use crate::blocks::*;
 use crate::kernels::as_blocks;
@@ -208,32 +208,6 @@ fn cols<'a, W: Pod, const R: usize, const C: usize>(
     stride: usize,
     c0: usize,
 ) {
-    if C == 1 {
-        // Decode: tiles of rows from far-apart parts of the chunk (see `decode_tile_rows`),
-        // each tile's successor's lines requested while it is computed (see `prefetch_bytes`).
-        let (tiles, streams) = decode_tiles(nr, R, DECODE_STREAMS);
-        let rows_of = |k: usize| -> [usize; R] { decode_tile_rows(k, tiles, streams) };
-        for k in 0..tiles {
-            let rows = rows_of(k);
-            for next in if k == 0 { 0..2 } else { 1..2 } {
-                if k + next < tiles {
-                    for r in rows_of(k + next) {
-                        super::util::prefetch_bytes(bytemuck::cast_slice(wrow(r)));
-                    }
-                }
-            }
-            // SAFETY: lane tiles are installed only by avx2_table, after detecting AVX2+FMA+F16C.
-            let o = unsafe { big(rows.map(wrow), xs) };
-            for (i, orow) in o.iter().enumerate() {
-                out[c0 * stride + rows[i]] = orow[0];
-            }
-        }
-        for r in tiles * R..nr {
-            // SAFETY: as above.
-            out[c0 * stride + r] = unsafe { one([wrow(r)], xs) }[0][0];
-        }
-        return;
-    }
     let mut r = 0;
     while r + R <= nr {
         // SAFETY: lane tiles are installed only by avx2_table, after detecting AVX2+FMA+F16C.
@@ -325,7 +299,8 @@ pub(super) fn run<W: Pod>(t: &LaneTiles<W>, ty: GgmlType, n: usize, w: &[u8], nr
                 cols(t.c2, t.c2_1, &wrow, std::array::from_fn(|j| xrow(c + j)), nrb, out, stride, c);
                 c += 2;
             } else {
-                cols(t.c1, t.c1_1, &wrow, [xrow(c)], nrb, out, stride, c);
+                // One token (decode, or a batch's last): tiles from several parts of the rows.
+                super::gemm::decode(t.c1, t.c1_1, &wrow, xrow(c), nrb, DECODE_STREAMS, true, &mut out[c * stride..]);
                 c += 1;
             }
         }
