@@ -36,8 +36,8 @@ fn avx512() -> Option<Kernels> {
     k
 }
 
-/// The types with AVX-512 VNNI gemm tiles.
-const VNNI_TYPES: [GgmlType; 4] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
+/// The types with AVX-512 VNNI gemm tiles (Q6_K: its decode tile in vec_dot order).
+const VNNI_TYPES: [GgmlType; 5] = [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q6_K];
 
 /// Weight types (every type with a dot product).
 const WEIGHTS: [GgmlType; 13] = quant::kernels::DOT_TYPES;
@@ -188,7 +188,7 @@ fn check_gemm(k: &Kernels, ty: GgmlType, n: usize, nr: usize, nc: usize, seed: u
 fn check_random_bytes_gemm(k: &Kernels, ty: GgmlType, nr: usize, nc: usize, seed: u64) -> Result<(), TestCaseError> {
     let e = k.get(ty);
     let vt = e.vec_dot_type;
-    let n = 96;
+    let n = if ty.block_size() == 256 { 512 } else { 96 };
     let (wb, xb) = (ty.row_bytes(n).unwrap(), vt.row_bytes(n).unwrap());
     let mut s = seed | 1;
     let mut next = move || {
@@ -200,6 +200,12 @@ fn check_random_bytes_gemm(k: &Kernels, ty: GgmlType, nr: usize, nc: usize, seed
     let mut w: Vec<u8> = (0..nr * wb).map(|_| next() as u8).collect();
     let bb = ty.type_size();
     for blk in w.chunks_mut(bb) {
+        if ty == GgmlType::Q6_K {
+            // d is the block's last f16.
+            let v = half::f16::from_f32((1.0 + (next() % 1000) as f32 / 1000.0) * 0.5);
+            blk[bb - 2..].copy_from_slice(&v.to_le_bytes());
+            continue;
+        }
         // d (and m for Q4_1/Q5_1): f16 in +-[0.25, 2).
         for h in 0..2 {
             let v = half::f16::from_f32((1.0 + (next() % 1000) as f32 / 1000.0) * if next() % 2 == 0 { 0.5 } else { -0.5 });
@@ -251,7 +257,8 @@ proptest! {
         let Some(k) = avx512() else { return Ok(()) };
         let ty = VNNI_TYPES[ti];
         prop_assert!(std::ptr::fn_addr_eq(k.get(ty).vec_dot, avx2().unwrap().get(ty).vec_dot), "vec_dot is AVX2's");
-        check_gemm(&k, ty, lengths(ty)[li], nr, nc, seed)?;
+        let ls = lengths(ty);
+        check_gemm(&k, ty, ls[li % ls.len()], nr, nc, seed)?;
     }
 
     #[test]
@@ -337,7 +344,8 @@ fn decode_rows_from_several_streams_match_vec_dot() {
 #[test]
 fn avx512_gemm_token_groups_match_vec_dot() {
     let Some(k) = avx512() else { return };
-    for ty in VNNI_TYPES {
+    // The type-0 formats' wide driver (Q6_K has only its decode tile).
+    for ty in VNNI_TYPES.into_iter().filter(|t| t.block_size() == 32) {
         check_gemm(&k, ty, 4096, 163, 24, 45).unwrap();
         check_gemm(&k, ty, 256, 163, 43, 46).unwrap();
         check_gemm(&k, ty, 5120, 13, 17, 47).unwrap();
@@ -355,7 +363,7 @@ fn avx512_table_is_avx2_plus_vnni_gemm() {
         assert_eq!(std::ptr::fn_addr_eq(e.gemm, b.gemm), !VNNI_TYPES.contains(&ty), "{ty}: gemm");
     }
     for ty in VNNI_TYPES {
-        let n = lengths(ty)[4];
+        let n = lengths(ty)[3];
         check_gemm(&k, ty, n, 37, 23, 7).unwrap();
         check_gemm(&k, ty, n, 9, 1, 8).unwrap();
     }

@@ -274,7 +274,7 @@ fn hsum4(x: __m128) -> f32 {
 /// `bsums` as sixteen i16 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bsums16(y: &BlockQ8K) -> __m256i {
+pub(super) fn bsums16(y: &BlockQ8K) -> __m256i {
     // SAFETY: bsums is 16 i16 = 32 readable bytes; unaligned load.
     unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) }
 }
@@ -289,7 +289,7 @@ fn q2_mins(b: &BlockQ2K) -> __m256i {
 /// Q6_K's sixteen scales as i16.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q6_scales16(b: &BlockQ6K) -> __m256i {
+pub(super) fn q6_scales16(b: &BlockQ6K) -> __m256i {
     // SAFETY: scales is 16 bytes; unaligned load.
     _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.scales.as_ptr() as *const __m128i) })
 }

@@ -38,6 +38,7 @@ mod kquants;
 mod lanes;
 mod q4_0;
 mod q4_k;
+mod q6_k;
 mod quantize;
 mod tinyblas;
 mod type0;
@@ -160,6 +161,10 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, q5_0);
     vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, q5_1);
     vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, q8_0);
+    // Q6_K's vec_dot order (decode) with 512-bit unpacking.
+    let mut e = *k.get(GgmlType::Q6_K);
+    e.gemm = tiles_gemm!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, tile: q6_k::tile, shape: (2, 2, 4));
+    k.set(e);
 
     // The K-quants' batched orders with their integer core on paired rows
     // (`kquants::*::sumi_pairs`); single rows keep the AVX2 tiles.
