@@ -139,13 +139,83 @@ pub fn tile<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]
     repack_tile::<8, R, C>(w, x)
 }
 
-/// [`tile`] with the AVX-512 integer core (R even, or a single output).
+/// [`tile`] with the AVX-512 integer core (R even, or a single output); 8 rows of one token
+/// (decode) by [`gemv8_512`].
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 pub fn tile512<const R: usize, const C: usize>(w: [&[BlockQ4K]; R], x: [&[BlockQ8K]; C]) -> [[f32; C]; R] {
     if R * C == 1 {
         return [[dot(w[0], x[0]); C]; R];
     }
+    if R == 8 && C == 1 {
+        let o = gemv8_512(std::array::from_fn(|r| w[r]), x[0]);
+        return std::array::from_fn(|r| [o[r]; C]);
+    }
     repack_tile512::<8, R, C>(w, x)
+}
+
+/// `vpshufb` controls for 64-quant chunk j: the 128-bit lanes of its low half (sub-block 2j)
+/// take i16 scale 2j, those of its high half scale 2j + 1.
+static CHUNK_SCALE: [[u8; 64]; 4] = {
+    let mut m = [[0u8; 64]; 4];
+    let mut j = 0;
+    while j < 4 {
+        let mut i = 0;
+        while i < 64 {
+            m[j][i] = (2 * (2 * j + i / 32) + i % 2) as u8;
+            i += 1;
+        }
+        j += 1;
+    }
+    m
+};
+
+/// 8 weight rows x 1 token in the gemv's order (as [`repack_tile512`] with STEP 8 computes it:
+/// the same float operations on the same exact integers, so bit-identical). Only `isum` and
+/// `imin`, whole integers per super-block, are computed differently: 64 quants per 512-bit
+/// operation (both nibbles of 32 `qs` bytes, one broadcast load), their scales by one
+/// shuffle, `vpdpwssd` for scale and add, and the halves added at the end. The paired-row
+/// core decodes 32 quants per 256-bit half and was compute-bound in decode (9-11 G MAC/s per
+/// thread, `gemm_shapes`).
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn gemv8_512(w: [&[BlockQ4K]; 8], x: &[BlockQ8K]) -> [f32; 8] {
+    let nb = x.len();
+    assert!(w.iter().all(|r| r.len() == nb));
+    let ld512 = |b: &[u8], off: usize| {
+        assert!(off + 64 <= b.len());
+        // SAFETY: the 64 bytes are in bounds (checked above); the load is unaligned.
+        unsafe { _mm512_loadu_si512(b.as_ptr().add(off) as *const _) }
+    };
+    let ctrl: [__m512i; 4] = std::array::from_fn(|j| ld512(&CHUNK_SCALE[j], 0));
+    // The high half of each chunk takes the high nibbles.
+    let shifts = _mm512_inserti64x4::<1>(_mm512_setzero_si512(), _mm256_set1_epi16(4));
+    let (mut acc, mut acc_min) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for b in 0..nb {
+        let y = &x[b];
+        let yq: &[u8] = bytemuck::cast_slice(&y.qs);
+        let (mut isum, mut imin) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
+        let (mut d, mut dmin) = ([0f32; 8], [0f32; 8]);
+        for r in 0..8 {
+            let wb = &w[r][b];
+            let (sc, m) = k4_scales_mins(&wb.scales);
+            let sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(sc))));
+            let mut a = _mm512_setzero_si512();
+            for (j, ctrl) in ctrl.iter().enumerate() {
+                let q = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(ld_u8(&wb.qs, 32 * j)), shifts), _mm512_set1_epi8(0x0F));
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(q, ld512(yq, 64 * j)), _mm512_shuffle_epi8(sc16, *ctrl));
+            }
+            isum[r] = _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a));
+            let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(m)));
+            imin[r] = _mm256_zextsi128_si256(imin_lanes(m16, y));
+            (d[r], dmin[r]) = (h2f(wb.d), h2f(wb.dmin));
+        }
+        let d8 = _mm256_set1_ps(y.d);
+        let (dd, dm) = (_mm256_mul_ps(ld_f32(&d, 0), d8), _mm256_mul_ps(ld_f32(&dmin, 0), d8));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(isum)), dd, acc);
+        acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_x8(imin)), dm, acc_min);
+    }
+    let mut out = [0f32; 8];
+    st_f32(&mut out, 0, _mm256_sub_ps(acc, acc_min));
+    out
 }
 
 /// The 4-token gemm's order (`ggml_gemm_q4_K_8x8_q8_K`): float terms per 64 elements.
