@@ -234,11 +234,19 @@ macro_rules! vnni_type0 {
                         (sy[c], sy[4 + c]) = (s, s);
                     }
                     let syv = ld_f32(&sy, 0);
+                    // The row pairs' d in register layout: four rows' by one conversion
+                    // (the same exact f16 -> f32 values as `head`), where the pair-by-pair
+                    // conversions and broadcasts were a third of a decode tile's operations.
+                    let mut dxs = [_mm512_setzero_ps(); R];
+                    for q in 0..R / 4 {
+                        let (d, _) = heads4(std::array::from_fn(|k| &w[4 * q + k][b]));
+                        (dxs[2 * q], dxs[2 * q + 1]) = (d[0], d[1]);
+                    }
                     for i in 0..R / 2 {
                         let (w0, w1) = (&w[2 * i][b], &w[2 * i + 1][b]);
                         let u = decode2(w0, w1);
                         let ((d0, m0), (d1, m1)) = (head(w0), head(w1));
-                        let dx = join_f(d0, d1);
+                        let dx = if i < R / 4 * 2 { dxs[i] } else { join_f(d0, d1) };
                         for c in 0..C {
                             let lanes = _mm512_dpbusd_epi32(st[c], u, y[c]);
                             acc[i][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[c]), _mm512_cvtepi32_ps(lanes), acc[i][c]);
