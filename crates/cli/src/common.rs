@@ -66,8 +66,13 @@ pub struct ModelArgs {
     /// Batch-invariant results: every batch size multiplied in the single-token order, so the
     /// logits are bit-identical for any -b and -t (default: llama.cpp's kernels, whose results
     /// depend on the batch size, for parity with it).
-    #[arg(long = "deterministic")]
+    #[arg(long = "deterministic", conflicts_with = "fast_prefill")]
     pub deterministic: bool,
+    /// Batches of 8+ tokens of Q5_0/Q8_0 weights through our own interleaved kernels (AVX-512
+    /// VNNI; no effect elsewhere): faster prefill, but not llama.cpp's rounding, so logits
+    /// differ from its in the last bits, which a long generation can amplify.
+    #[arg(long = "fast-prefill")]
+    pub fast_prefill: bool,
     /// KV cache type for K: f32, f16 or q8_0 (also -ctk, as llama.cpp spells it).
     #[arg(long = "cache-type-k", default_value = "f16", value_parser = parse_kv_type)]
     pub cache_type_k: KvType,
@@ -116,6 +121,8 @@ impl ModelArgs {
                 MatmulMode::Reference
             } else if self.deterministic {
                 MatmulMode::Deterministic
+            } else if self.fast_prefill {
+                MatmulMode::OwnOrder
             } else {
                 MatmulMode::Fast
             },

@@ -1,5 +1,5 @@
 //! Debug aid: the first step of a golden case, ours against llama.cpp's top-5.
-//! `cargo run --release -p engine --example golden_step -- MODEL GOLDEN.json [case] [fast|reference] [steps]`
+//! `cargo run --release -p engine --example golden_step -- MODEL GOLDEN.json [case] [fast|own|reference] [steps]`
 use engine::{MatmulMode, Model, StateOptions};
 
 fn main() {
@@ -7,10 +7,14 @@ fn main() {
     let model = Model::load(std::path::Path::new(&a[1])).unwrap();
     let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&a[2]).unwrap()).unwrap();
     let ci: usize = a.get(3).map_or(0, |s| s.parse().unwrap());
-    let mode = if a.get(4).map(|s| s.as_str()) == Some("reference") { MatmulMode::Reference } else { MatmulMode::Fast };
+    let mode = match a.get(4).map(|s| s.as_str()) {
+        Some("reference") => MatmulMode::Reference,
+        Some("own") => MatmulMode::OwnOrder,
+        _ => MatmulMode::Fast,
+    };
     let case = &g["cases"][ci];
     let prompt: Vec<u32> = case["prompt_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, mode, ..Default::default() }).unwrap();
+    let mut st = model.new_state(StateOptions { n_ctx: 512, n_batch: 512, n_threads: 2, mode, cache_type_k: engine::kv_cache::KvType::F32, cache_type_v: engine::kv_cache::KvType::F32, ..Default::default() }).unwrap();
     let steps: usize = a.get(5).map_or(0, |s| s.parse().unwrap());
     let completion: Vec<u32> = case["completion_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     // SPLIT=2,4: feed the prompt in batches of these sizes (as llama-server did for SWA models).

@@ -352,11 +352,12 @@ impl Model {
     }
 
     /// Attention shape of layer `il`; `scale` is the multiplier applied to q·k.
-    /// `mode` decides whether batches follow llama.cpp's batched order ([`MatmulMode::Fast`]);
+    /// `mode` decides whether batches follow llama.cpp's batched order ([`MatmulMode::Fast`],
+    /// [`MatmulMode::OwnOrder`]);
     /// `flash` ([`State::flash`]) selects the flash path.
     pub fn attn_shape(&self, il: usize, scale: f32, mode: MatmulMode, flash: bool) -> AttnShape {
         let c = &self.config;
-        let batch_order = mode == MatmulMode::Fast;
+        let batch_order = matches!(mode, MatmulMode::Fast | MatmulMode::OwnOrder);
         AttnShape { n_head: c.n_head, n_head_kv: c.n_head_kv, head_dim: c.head_dim, scale, window: c.layer_window(il), batch_order, flash }
     }
 }

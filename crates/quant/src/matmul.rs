@@ -26,7 +26,13 @@ pub struct BatchKernels {
     pub repack_gemm: Option<GemmFn>,
     /// Repacked 8-row gemv order, for single tokens and the tokens after the last group of 4.
     pub repack_gemv: Option<GemmFn>,
+    /// Our own order for batches of [`FAST_MIN_BATCH`] or more tokens, faster than llama.cpp's
+    /// but not bit-identical to it (`simd::x86::rows16`); used by [`Kernels::plan_fast`] only.
+    pub fast: Option<GemmFn>,
 }
+
+/// Smallest batch given to a [`BatchKernels::fast`] kernel (its token groups are 8 wide).
+pub const FAST_MIN_BATCH: usize = 8;
 
 /// ggml's `ggml_tiled_min_batch`: the tiled kernel takes batches of at least 8 tokens.
 pub const TILED_MIN_BATCH: usize = 8;
@@ -69,6 +75,15 @@ impl Kernels {
             e.gemm
         };
         BatchPlan { main, n_main: n, tail: e.gemm }
+    }
+
+    /// [`Kernels::plan`], except that batches of [`FAST_MIN_BATCH`] or more tokens go to the
+    /// type's own fast kernel where it has one (and llama.cpp would not repack the tensor).
+    pub fn plan_fast(&self, ty: GgmlType, rows: usize, n: usize, repacked: bool) -> BatchPlan {
+        match self.batch(ty).fast {
+            Some(fast) if n >= FAST_MIN_BATCH && !repacked => BatchPlan { main: fast, n_main: n, tail: self.get(ty).gemm },
+            _ => self.plan(ty, rows, n, repacked),
+        }
     }
 }
 

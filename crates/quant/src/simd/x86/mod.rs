@@ -40,6 +40,7 @@ mod q4_0;
 mod q4_k;
 mod q6_k;
 mod quantize;
+mod rows16;
 mod tinyblas;
 mod type0;
 mod util;
@@ -146,7 +147,7 @@ pub(crate) fn install(k: &mut Kernels) {
 /// Must only be called once AVX-512 F/DQ/BW/VL/VNNI (and AVX2+FMA+F16C) are known present.
 pub(crate) fn install_vnni(k: &mut Kernels) {
     macro_rules! vnni {
-        ($ty:ident, $vt:ident, $W:ty, $X:ty, $m:ident) => {{
+        ($ty:ident, $vt:ident, $W:ty, $X:ty, $m:ident $(, fast: $f:ident)?) => {{
             let mut e = *k.get(GgmlType::$ty);
             fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
                 use vnni::$m::tile;
@@ -155,12 +156,22 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
             }
             e.gemm = gemm;
             k.set(e);
+            // Our own batched order (16 interleaved rows), with the exact gemm above for the
+            // leftover rows and tokens.
+            $(
+                fn fast(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+                    rows16::$f::gemm(n, w, nr, x, nc, out, stride, gemm)
+                }
+                let mut b = k.batch(GgmlType::$ty);
+                b.fast = Some(fast);
+                k.set_batch(GgmlType::$ty, b);
+            )?
         }};
     }
     vnni!(Q4_1, Q8_1, BlockQ4_1, BlockQ8_1, q4_1);
-    vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, q5_0);
+    vnni!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, q5_0, fast: q5_0);
     vnni!(Q5_1, Q8_1, BlockQ5_1, BlockQ8_1, q5_1);
-    vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, q8_0);
+    vnni!(Q8_0, Q8_0, BlockQ8_0, BlockQ8_0, q8_0, fast: q8_0);
     // Q6_K's vec_dot order (decode) with 512-bit unpacking.
     let mut e = *k.get(GgmlType::Q6_K);
     e.gemm = tiles_gemm!(Q6_K, Q8_K, BlockQ6K, BlockQ8K, tile: q6_k::tile, shape: (2, 2, 4));

@@ -1,0 +1,143 @@
+//! Our own batched orders (`BatchKernels::fast`: Q5_0 and Q8_0 on AVX-512 VNNI, sixteen
+//! interleaved rows) are not llama.cpp's bits, so they are held to the exact value instead:
+//! each output against the f64 sum of the dequantized weight row times the dequantized
+//! activation row (the quantized operands the kernel sees), within f32 rounding of the sum of
+//! the terms' magnitudes. The exact-order kernel is held to the same bound, so the check is
+//! as tight as what llama.cpp's own order achieves. Shapes cover the leftover rows (not a
+//! multiple of 16) and tokens (not a multiple of 8) that go to the exact kernel, several
+//! 64-token passes, an output stride wider than the rows, and rows too long for the stack
+//! buffers.
+//!
+//! Skipped, with a note, on a CPU without AVX-512 VNNI (the only table with fast orders).
+
+use gguf::GgmlType;
+use proptest::prelude::*;
+use quant::kernels::{kernels_for, scalar, Kernels, Level};
+
+fn avx512() -> Option<Kernels> {
+    let k = kernels_for(Level::Avx512);
+    if k.is_none() {
+        eprintln!("note: this CPU lacks AVX-512 F/DQ/BW/VL/VNNI; fast batched order tests skipped");
+    }
+    k
+}
+
+/// Deterministic values in about -2..2, with some exact zeros and a few outliers.
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let v = (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+            if i % 97 == 5 {
+                v * 40.0
+            } else if i % 53 == 0 {
+                0.0
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// The fast order of `ty` for `nr` rows x `nc` tokens of `n` columns, output stride `stride`,
+/// against the f64 value; the exact order is checked against the same bound.
+fn check(k: &Kernels, ty: GgmlType, n: usize, nr: usize, nc: usize, stride: usize, seed: u64) -> Result<(), TestCaseError> {
+    let fast = k.batch(ty).fast.expect("a fast order for this type");
+    let exact = k.get(ty).gemm;
+    let s = scalar();
+    let vt = k.get(ty).vec_dot_type;
+    let (wrb, xrb) = (ty.row_bytes(n).unwrap(), vt.row_bytes(n).unwrap());
+    let mut w = vec![0u8; nr * wrb];
+    let mut wf = vec![0f32; nr * n];
+    for r in 0..nr {
+        let v = values(seed * 1000 + r as u64, n);
+        quant::reference::quantize_row(ty, &v, &mut w[r * wrb..(r + 1) * wrb]).unwrap();
+        (s.get(ty).dequantize_row)(&w[r * wrb..(r + 1) * wrb], &mut wf[r * n..(r + 1) * n]);
+    }
+    let mut x = vec![0u8; nc * xrb];
+    let mut xf = vec![0f32; nc * n];
+    for c in 0..nc {
+        let v = values(seed * 1000 + 500 + c as u64, n);
+        k.quantize_row(vt, &v, &mut x[c * xrb..(c + 1) * xrb]);
+        (s.get(vt).dequantize_row)(&x[c * xrb..(c + 1) * xrb], &mut xf[c * n..(c + 1) * n]);
+    }
+    let len = (nc - 1) * stride + nr;
+    let (mut got, mut want_exact) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+    fast(n, &w, nr, &x, nc, &mut got, stride);
+    exact(n, &w, nr, &x, nc, &mut want_exact, stride);
+    for c in 0..nc {
+        for r in 0..nr {
+            let (wr, xr) = (&wf[r * n..(r + 1) * n], &xf[c * n..(c + 1) * n]);
+            let value: f64 = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let magnitude: f64 = wr.iter().zip(xr).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+            // One f32 rounding per block product and per addition: n / 32 blocks.
+            let bound = magnitude * (n / 32 + 2) as f64 * f32::EPSILON as f64 + 1e-30;
+            for (name, out) in [("fast", &got), ("exact", &want_exact)] {
+                let v = out[c * stride + r] as f64;
+                prop_assert!(
+                    (v - value).abs() <= bound,
+                    "{} {} n={} nr={} nc={} r{} c{}: {} vs {} (bound {:e})",
+                    ty,
+                    name,
+                    n,
+                    nr,
+                    nc,
+                    r,
+                    c,
+                    v,
+                    value,
+                    bound
+                );
+            }
+        }
+    }
+    // Nothing outside the output rows is written.
+    for c in 0..nc.saturating_sub(1) {
+        for i in nr..stride {
+            prop_assert!(got[c * stride + i].is_nan(), "{} wrote outside its rows at c{} i{}", ty, c, i);
+        }
+    }
+    Ok(())
+}
+
+const FAST_TYPES: [GgmlType; 2] = [GgmlType::Q5_0, GgmlType::Q8_0];
+
+#[test]
+fn fast_orders_exist_where_expected() {
+    let Some(k) = avx512() else { return };
+    for ty in quant::kernels::DOT_TYPES {
+        assert_eq!(k.batch(ty).fast.is_some(), FAST_TYPES.contains(&ty), "{ty}");
+    }
+    // The AVX2 table keeps llama.cpp's orders only.
+    if let Some(a) = kernels_for(Level::Avx2) {
+        assert!(quant::kernels::DOT_TYPES.iter().all(|&ty| a.batch(ty).fast.is_none()));
+    }
+}
+
+#[test]
+fn fast_orders_match_the_exact_value() {
+    let Some(k) = avx512() else { return };
+    for ty in FAST_TYPES {
+        check(&k, ty, 896, 48, 64, 48, 1).unwrap(); // whole panels and groups, one pass
+        check(&k, ty, 896, 37, 19, 40, 2).unwrap(); // leftover rows and tokens, wider stride
+        check(&k, ty, 256, 16, 150, 16, 3).unwrap(); // three passes, the last partial
+        check(&k, ty, 32, 20, 8, 20, 4).unwrap(); // one block per row
+        check(&k, ty, 5120, 17, 9, 17, 5).unwrap(); // the longest stacked row
+        check(&k, ty, 5152, 17, 9, 17, 6).unwrap(); // too long: the exact kernel
+        check(&k, ty, 896, 15, 30, 15, 7).unwrap(); // fewer than 16 rows: the exact kernel
+        check(&k, ty, 896, 40, 7, 40, 8).unwrap(); // fewer than 8 tokens: the exact kernel
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn fast_orders_match_the_exact_value_for_any_shape(seed in 1..u64::MAX / 2000, ti in 0..2usize, nbk in 1..40usize, nr in 1..70usize, nc in 1..40usize, pad in 0..5usize) {
+        if let Some(k) = avx512() {
+            check(&k, FAST_TYPES[ti], 32 * nbk, nr, nc, nr + pad, seed)?;
+        }
+    }
+}
