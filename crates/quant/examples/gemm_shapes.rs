@@ -22,7 +22,7 @@ fn main() {
     for ty in types {
         let n = env("COLS").unwrap_or(if ty.block_size() == 256 { 1024 } else { 896 });
         // `fast`: the AVX-512 table with our own batched orders (`plan_fast`).
-        for (level, fast) in [(Level::Avx2, false), (Level::Avx512, false), (Level::Avx512, true)] {
+        for (level, fast) in [(Level::Avx2, false), (Level::Avx2, true), (Level::Avx512, false), (Level::Avx512, true)] {
             let Some(k) = kernels_for(level) else { continue };
             if fast && k.batch(ty).fast.is_none() {
                 continue;
@@ -58,7 +58,7 @@ fn main() {
                     s = s.min(t.elapsed().as_secs_f64() / (reps / 10) as f64);
                 }
                 let macs = (n * nr * nc) as f64 / s / 1e9;
-                println!("{:5} {:7} nc={:2}: {:7.2} us  {:6.2} G MAC/s  {:6.2} GB/s weights", ty.name(), if fast { "fast" } else { level.name() }, nc, s * 1e6, macs, (nr * wb) as f64 / s / 1e9);
+                println!("{:5} {:11} nc={:2}: {:7.2} us  {:6.2} G MAC/s  {:6.2} GB/s weights", ty.name(), format!("{}{}", level.name(), if fast { "+own" } else { "" }), nc, s * 1e6, macs, (nr * wb) as f64 / s / 1e9);
             }
         }
     }

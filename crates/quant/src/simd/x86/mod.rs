@@ -41,6 +41,7 @@ mod q4_k;
 mod q6_k;
 mod quantize;
 mod rows16;
+mod rows8;
 mod tinyblas;
 mod type0;
 mod util;
@@ -100,6 +101,14 @@ pub(crate) fn install(k: &mut Kernels) {
     k.set(type_kernels!(F32, F32, f32, f32, dot: float::f32_dot::dot, tile: f32_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f32));
     k.set(type_kernels!(F16, F16, f16, f16, dot: float::f16_dot::dot, tile: f16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_f16));
     k.set(type_kernels!(BF16, BF16, bf16, bf16, dot: float::bf16_dot::dot, tile: bf16_tile, shape: (1, 3, 2), deq: dequant::dequantize_row_bf16));
+
+    // Our own batched order for Q5_0 (8 interleaved rows; `rows8`), opt-in through
+    // `plan_fast`, with ggml's order for the leftover rows and tokens.
+    fn q5_0_fast(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+        let exact = tiles_gemm!(Q5_0, Q8_0, BlockQ5_0, BlockQ8_0, tile: q5_0_tile, shape: (2, 4, 4));
+        rows8::q5_0::gemm(n, w, nr, x, nc, out, stride, exact)
+    }
+    k.set_batch(GgmlType::Q5_0, BatchKernels { fast: Some(q5_0_fast), ..k.batch(GgmlType::Q5_0) });
 
     // llama.cpp's batched K-quant orders (see `lanes`).
     let tiled = |t: GemmFn| BatchKernels { tiled: Some(t), ..Default::default() };
