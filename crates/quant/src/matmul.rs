@@ -78,10 +78,11 @@ impl Kernels {
     }
 
     /// [`Kernels::plan`], except that batches of [`FAST_MIN_BATCH`] or more tokens go to the
-    /// type's own fast kernel where it has one (and llama.cpp would not repack the tensor).
+    /// type's own fast kernel where it has one (`repacked` only names llama.cpp's order; the
+    /// bytes are the file's either way).
     pub fn plan_fast(&self, ty: GgmlType, rows: usize, n: usize, repacked: bool) -> BatchPlan {
         match self.batch(ty).fast {
-            Some(fast) if n >= FAST_MIN_BATCH && !repacked => BatchPlan { main: fast, n_main: n, tail: self.get(ty).gemm },
+            Some(fast) if n >= FAST_MIN_BATCH => BatchPlan { main: fast, n_main: n, tail: self.get(ty).gemm },
             _ => self.plan(ty, rows, n, repacked),
         }
     }

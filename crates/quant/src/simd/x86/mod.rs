@@ -41,6 +41,7 @@ mod q4_k;
 mod q6_k;
 mod quantize;
 mod rows16;
+mod rows16k;
 mod rows8;
 mod tinyblas;
 mod type0;
@@ -201,7 +202,14 @@ pub(crate) fn install_vnni(k: &mut Kernels) {
     tiled!(Q4_K, BlockQ4K, q4_k);
     tiled!(Q5_K, BlockQ5K, q5_k);
     tiled!(Q6_K, BlockQ6K, q6_k);
+    // Our own batched order for Q4_K (16 interleaved rows; `rows16k`), opt-in through
+    // `plan_fast`, with the vec_dot order for the leftover rows and tokens.
+    fn q4_k_fast(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize) {
+        let exact = tiles_gemm!(Q4_K, Q8_K, BlockQ4K, BlockQ8K, tile: q4_k_tile, shape: (2, 2, 4));
+        rows16k::q4_k::gemm(n, w, nr, x, nc, out, stride, exact)
+    }
     let mut b = k.batch(GgmlType::Q4_K);
+    b.fast = Some(q4_k_fast);
     b.repack_gemm = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::gemm4_tile512, single: q4_k::gemm4_tile, pairs8: true,
         decoded: Some(lanes::DecodedPairs { decode: lanes::q4_k::decode_rows, tile: q4_k::gemm4_tile512_decoded })));
     b.repack_gemv = Some(lanes_gemm!(Q4_K, BlockQ4K, pairs: q4_k::tile512, single: q4_k::tile, pairs8: true));

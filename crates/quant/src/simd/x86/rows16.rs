@@ -70,7 +70,7 @@ fn fifth_bit_table() -> __m512i {
 /// 4l + j of result m holding row 4l + j's dword m: the natural row order.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn transpose16(p: [&[u8; 16]; R]) -> [__m512i; 4] {
+pub(super) fn transpose16(p: [&[u8; 16]; R]) -> [__m512i; 4] {
     let ld = |r: usize| ld128_u8(p[r], 0);
     let reg = |j: usize| {
         let v = _mm512_castsi128_si512(ld(j));
