@@ -68,8 +68,8 @@ pub struct ModelArgs {
     /// depend on the batch size, for parity with it).
     #[arg(long = "deterministic", conflicts_with = "fast_prefill")]
     pub deterministic: bool,
-    /// Batches of 8+ tokens of Q5_0/Q8_0 weights through our own interleaved kernels (AVX-512
-    /// VNNI; no effect elsewhere): faster prefill, but not llama.cpp's rounding, so logits
+    /// Batches of 8+ tokens of Q5_0/Q8_0/Q4_K weights (AVX-512 VNNI; Q5_0 only on AVX2) through
+    /// our own interleaved kernels: faster prefill, but not llama.cpp's rounding, so logits
     /// differ from its in the last bits, which a long generation can amplify.
     #[arg(long = "fast-prefill")]
     pub fast_prefill: bool,

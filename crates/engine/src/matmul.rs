@@ -25,7 +25,7 @@ pub enum MatmulMode {
     /// Quantized activations and the kernel table, as llama.cpp computes.
     Fast,
     /// As `Fast`, except that batches of 8+ tokens of the types with a kernel of our own order
-    /// (Q5_0 and Q8_0 on AVX-512 VNNI: `quant::simd::x86::rows16`) use it: about twice the
+    /// (Q5_0, Q8_0 and Q4_K on AVX-512 VNNI, Q5_0 on AVX2: `quant::simd::x86::rows16`) use it: about twice the
     /// kernel's speed, but not llama.cpp's last bits, which chaotic models amplify past the
     /// golden tests' tolerance (opt-in: `--fast-prefill`; judged by perplexity).
     OwnOrder,

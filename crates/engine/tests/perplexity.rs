@@ -6,10 +6,10 @@
 //! into f16-ulp flips of cached values, which move a 2-chunk figure by up to ±0.4% (BENCHMARKS.md),
 //! so only the full text measures the cache type's cost rather than that noise.
 //!
-//! `MatmulMode::OwnOrder` (`--fast-prefill`: Q5_0/Q8_0 batches in our own order on AVX-512
-//! VNNI) does not give llama.cpp's bits, so the golden tests cannot judge it; it is held to the
-//! same 0.5% over the full text, with the default cache. (Without AVX-512 VNNI it runs the
-//! llama.cpp order, and the check is that of the default mode.)
+//! `MatmulMode::OwnOrder` (`--fast-prefill`: Q5_0/Q8_0/Q4_K batches in our own order on
+//! AVX-512 VNNI, Q5_0 on AVX2) does not give llama.cpp's bits, so the golden tests cannot judge
+//! it; it is held to the same 0.5% over the full text, with the default cache. (Without AVX2 it
+//! runs the llama.cpp order, and the check is that of the default mode.)
 
 mod common;
 
