@@ -39,6 +39,7 @@ mod lanes;
 mod q4_0;
 mod q4_k;
 mod q6_k;
+mod own;
 mod quantize;
 mod rows16;
 mod rows16k;

@@ -11,9 +11,10 @@
 //! subtraction and one FMA with dy finish the super-block. 90 operations for 4096 multiply-adds,
 //! where ggml's order spends them per output.
 
+use super::own;
 use super::rows16::transpose16;
 use crate::blocks::*;
-use crate::kernels::{as_blocks, GemmFn};
+use crate::kernels::GemmFn;
 use crate::reference::kquant_common::get_scale_min_k4;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -131,65 +132,42 @@ fn group(panels: &[Panel], x: [&[BlockQ8K]; C], tb: [&[TokenBlock]; C], out: &mu
     }
 }
 
-/// Decodes sixteen rows into `panels` and multiplies them by every group of 8 of the tokens `x`
-/// (`tbs.len()` rows of super-blocks), into `out` (row r0's column of the first token).
+/// Decodes sixteen rows (`rows`, `nb` super-blocks each) into `panels` and multiplies them by
+/// every group of 8 of the tokens `x` (prepared: `tbs`), into `out` (row r0's column of the
+/// first token).
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn panel_rows(rows: &[&[BlockQ4K]; R], panels: &mut [MaybeUninit<Panel>], x: &[BlockQ8K], tbs: &[[TokenBlock; MAX_BLOCKS]], out: &mut [f32], stride: usize) {
-    let nb = panels.len();
+fn panel_rows(rows: &[BlockQ4K], nb: usize, panels: &mut [MaybeUninit<Panel>], x: &[BlockQ8K], tbs: &[TokenBlock], out: &mut [f32], stride: usize) {
+    let rows: [&[BlockQ4K]; R] = std::array::from_fn(|r| &rows[r * nb..(r + 1) * nb]);
+    let panels = &mut panels[..nb];
     for (b, p) in panels.iter_mut().enumerate() {
-        p.write(decode(rows, b));
+        p.write(decode(&rows, b));
     }
     // SAFETY: entries 0..nb were just written; `Panel` is plain data.
     let ps = unsafe { std::slice::from_raw_parts(panels.as_ptr().cast::<Panel>(), nb) };
-    for g in (0..tbs.len()).step_by(C) {
+    for g in (0..tbs.len() / nb).step_by(C) {
         let xg = std::array::from_fn(|c| &x[(g + c) * nb..(g + c + 1) * nb]);
-        group(ps, xg, std::array::from_fn(|c| &tbs[g + c][..nb]), &mut out[g * stride..], stride);
+        group(ps, xg, std::array::from_fn(|c| &tbs[(g + c) * nb..(g + c + 1) * nb]), &mut out[g * stride..], stride);
     }
 }
+
+/// Sixteen rows x groups of 8 tokens, 32 tokens per pass.
+const SHAPE: own::Shape = own::Shape { rows: R, tokens: C, pass: PASS, max_blocks: MAX_BLOCKS, block: QK_K };
 
 pub(super) mod q4_k {
     use super::*;
 
-    /// The batched product: whole panels of 16 rows x whole groups of 8 tokens here, the
-    /// leftover rows and tokens by `exact` (llama.cpp's order). Rows longer than
-    /// [`MAX_BLOCKS`] super-blocks and batches under 8 tokens go to `exact` entirely.
+    /// The batched product ([`own::gemm`]: leftover rows and tokens by `exact`).
     #[allow(clippy::too_many_arguments)]
     pub fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize, exact: GemmFn) {
-        let nb = n / QK_K;
-        if nc < C || nr < R || nb > MAX_BLOCKS || nb * QK_K != n {
-            return exact(n, w, nr, x, nc, out, stride);
-        }
-        let (wrb, xrb) = (nb * std::mem::size_of::<BlockQ4K>(), nb * std::mem::size_of::<BlockQ8K>());
-        assert_eq!(w.len(), nr * wrb, "gemm: weight bytes for {nr} rows of {n}");
-        assert_eq!(x.len(), nc * xrb, "gemm: activation bytes for {nc} rows of {n}");
-        assert!(out.len() >= (nc - 1) * stride + nr, "gemm: output too small");
-        let (wb, xb) = (as_blocks::<BlockQ4K>(w), as_blocks::<BlockQ8K>(x));
-        let wrow = |r: usize| &wb[r * nb..(r + 1) * nb];
-        let (nr16, nc8) = (nr - nr % R, nc - nc % C);
         let mut panels = [const { MaybeUninit::<Panel>::uninit() }; MAX_BLOCKS];
-        let mut tbs = [[TokenBlock { d: 0.0, ysum: [0.0; 8] }; MAX_BLOCKS]; PASS];
-        let mut c0 = 0;
-        while c0 < nc8 {
-            let pass = PASS.min(nc8 - c0);
-            for (c, tb) in tbs[..pass].iter_mut().enumerate() {
-                for (t, xbk) in tb[..nb].iter_mut().zip(&xb[(c0 + c) * nb..(c0 + c + 1) * nb]) {
-                    *t = token_block(xbk);
-                }
-            }
-            for r0 in (0..nr16).step_by(R) {
-                let rows: [&[BlockQ4K]; R] = std::array::from_fn(|r| wrow(r0 + r));
-                let xs = &xb[c0 * nb..(c0 + pass) * nb];
-                // SAFETY: `gemm` is installed only by `install_vnni`, after AVX-512
-                // F/DQ/BW/VL/VNNI and AVX2+FMA+F16C were detected.
-                unsafe { panel_rows(&rows, &mut panels[..nb], xs, &tbs[..pass], &mut out[c0 * stride + r0..], stride) };
-            }
-            c0 += pass;
-        }
-        if nr16 < nr {
-            exact(n, &w[nr16 * wrb..], nr - nr16, &x[..nc8 * xrb], nc8, &mut out[nr16..], stride);
-        }
-        if nc8 < nc {
-            exact(n, w, nr, &x[nc8 * xrb..], nc - nc8, &mut out[nc8 * stride..], stride);
-        }
+        let mut tbs = [TokenBlock { d: 0.0, ysum: [0.0; 8] }; PASS * MAX_BLOCKS];
+        own::gemm::<BlockQ4K, BlockQ8K, TokenBlock>(
+            &SHAPE, n, w, nr, x, nc, out, stride, exact, &mut tbs,
+            token_block,
+            // SAFETY: `gemm` is installed only by `install_vnni`, after AVX-512
+            // F/DQ/BW/VL/VNNI and AVX2+FMA+F16C were detected.
+            |rows, nb, xs, tbs, o| unsafe { panel_rows(rows, nb, &mut panels, xs, tbs, o, stride) },
+        )
     }
 }

@@ -15,9 +15,10 @@
 //! Q8_0 weights (q in -128..=127) would saturate a single `vpmaddubsw` pair with this offset,
 //! so they keep ggml's order on AVX2.
 
+use super::own;
 use super::util::*;
 use crate::blocks::*;
-use crate::kernels::{as_blocks, GemmFn};
+use crate::kernels::GemmFn;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -156,63 +157,39 @@ fn group(panels: &[Panel], tb: [&[TokenBlock]; C], out: &mut [f32], stride: usiz
     }
 }
 
-/// Decodes eight rows into `panels` and multiplies them by every group of 8 of the prepared
-/// tokens `tbs`, into `out` (row r0's column of the first token).
+/// Decodes eight rows (`rows`, `nb` blocks each) into `panels` and multiplies them by every
+/// group of 8 of the prepared tokens `tbs`, into `out` (row r0's column of the first token).
 #[target_feature(enable = "avx2,fma,f16c")]
-fn panel_rows(rows: &[&[BlockQ5_0]; R], panels: &mut [MaybeUninit<Panel>], tbs: &[[TokenBlock; MAX_BLOCKS]], out: &mut [f32], stride: usize) {
-    let nb = panels.len();
+fn panel_rows(rows: &[BlockQ5_0], nb: usize, panels: &mut [MaybeUninit<Panel>], tbs: &[TokenBlock], out: &mut [f32], stride: usize) {
+    let rows: [&[BlockQ5_0]; R] = std::array::from_fn(|r| &rows[r * nb..(r + 1) * nb]);
+    let panels = &mut panels[..nb];
     for (b, p) in panels.iter_mut().enumerate() {
-        p.write(decode(rows, b));
+        p.write(decode(&rows, b));
     }
     // SAFETY: entries 0..nb were just written; `Panel` is plain data.
     let ps = unsafe { std::slice::from_raw_parts(panels.as_ptr().cast::<Panel>(), nb) };
-    for g in (0..tbs.len()).step_by(C) {
-        group(ps, std::array::from_fn(|c| &tbs[g + c][..nb]), &mut out[g * stride..], stride);
+    for g in (0..tbs.len() / nb).step_by(C) {
+        group(ps, std::array::from_fn(|c| &tbs[(g + c) * nb..(g + c + 1) * nb]), &mut out[g * stride..], stride);
     }
 }
+
+/// Eight rows x groups of 8 tokens, 32 tokens per pass.
+const SHAPE: own::Shape = own::Shape { rows: R, tokens: C, pass: PASS, max_blocks: MAX_BLOCKS, block: QK8_0 };
 
 pub(super) mod q5_0 {
     use super::*;
 
-    /// The batched product: whole panels of 8 rows x whole groups of 8 tokens here, the
-    /// leftover rows and tokens by `exact` (ggml's order). Rows longer than [`MAX_BLOCKS`]
-    /// blocks and batches under 8 tokens go to `exact` entirely.
+    /// The batched product ([`own::gemm`]: leftover rows and tokens by `exact`).
     #[allow(clippy::too_many_arguments)]
     pub fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize, exact: GemmFn) {
-        let nb = n / QK8_0;
-        if nc < C || nr < R || nb > MAX_BLOCKS || nb * QK8_0 != n {
-            return exact(n, w, nr, x, nc, out, stride);
-        }
-        let (wrb, xrb) = (nb * std::mem::size_of::<BlockQ5_0>(), nb * std::mem::size_of::<BlockQ8_0>());
-        assert_eq!(w.len(), nr * wrb, "gemm: weight bytes for {nr} rows of {n}");
-        assert_eq!(x.len(), nc * xrb, "gemm: activation bytes for {nc} rows of {n}");
-        assert!(out.len() >= (nc - 1) * stride + nr, "gemm: output too small");
-        let (wb, xb) = (as_blocks::<BlockQ5_0>(w), as_blocks::<BlockQ8_0>(x));
-        let wrow = |r: usize| &wb[r * nb..(r + 1) * nb];
-        let (nr8, nc8) = (nr - nr % R, nc - nc % C);
         let mut panels = [const { MaybeUninit::<Panel>::uninit() }; MAX_BLOCKS];
-        let mut tbs = [[TokenBlock { y: [0; 32], d: 0.0 }; MAX_BLOCKS]; PASS];
-        let mut c0 = 0;
-        while c0 < nc8 {
-            let pass = PASS.min(nc8 - c0);
-            for (c, tb) in tbs[..pass].iter_mut().enumerate() {
-                for (t, xbk) in tb[..nb].iter_mut().zip(&xb[(c0 + c) * nb..(c0 + c + 1) * nb]) {
-                    // SAFETY (here and below): `gemm` is installed only by `install`, after
-                    // AVX2+FMA+F16C were detected.
-                    *t = unsafe { token_block(xbk) };
-                }
-            }
-            for r0 in (0..nr8).step_by(R) {
-                let rows: [&[BlockQ5_0]; R] = std::array::from_fn(|r| wrow(r0 + r));
-                unsafe { panel_rows(&rows, &mut panels[..nb], &tbs[..pass], &mut out[c0 * stride + r0..], stride) };
-            }
-            c0 += pass;
-        }
-        if nr8 < nr {
-            exact(n, &w[nr8 * wrb..], nr - nr8, &x[..nc8 * xrb], nc8, &mut out[nr8..], stride);
-        }
-        if nc8 < nc {
-            exact(n, w, nr, &x[nc8 * xrb..], nc - nc8, &mut out[nc8 * stride..], stride);
-        }
+        let mut tbs = [TokenBlock { y: [0; 32], d: 0.0 }; PASS * MAX_BLOCKS];
+        // SAFETY (both kernel calls): `gemm` is installed only by `install`, after AVX2+FMA+F16C
+        // were detected.
+        own::gemm::<BlockQ5_0, BlockQ8_0, TokenBlock>(
+            &SHAPE, n, w, nr, x, nc, out, stride, exact, &mut tbs,
+            |xb| unsafe { token_block(xb) },
+            |rows, nb, _, tbs, o| unsafe { panel_rows(rows, nb, &mut panels, tbs, o, stride) },
+        )
     }
 }
