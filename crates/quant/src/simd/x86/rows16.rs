@@ -10,8 +10,9 @@
 //! conversion, one multiply and one FMA then scale sixteen outputs: eleven operations for 512
 //! multiply-adds. The price is the order: each block's integer sum is exact, but it is scaled
 //! and added as one float per block, not as ggml's eight lanes, so the last bits differ from
-//! llama.cpp's (the golden and perplexity tests hold it to llama.cpp's results; `Exact` mode
-//! keeps ggml's order). Every output still comes from its own row and token alone, so the result
+//! llama.cpp's: the golden tests (which need those bits) do not apply, so it is opt-in
+//! (`MatmulMode::OwnOrder`), held to the exact value by `tests/fast_batch_x86.rs` and to
+//! llama.cpp's perplexity by the engine's tests. Every output still comes from its own row and token alone, so the result
 //! does not depend on threads or tiling.
 //!
 //! The rows are decoded into this layout once per call and read by every group of 8 tokens
@@ -140,8 +141,6 @@ fn decode_q8_0(w: &[&[BlockQ8_0]; R], b: usize, _table: __m512i) -> Panel {
 }
 
 /// Each token block's scale and lane start.
-#[inline]
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 fn token_block(x: &BlockQ8_0, offset: i32) -> TokenBlock {
     let s: i32 = x.qs.iter().map(|&q| q as i32).sum();
     TokenBlock { d: x.d.to_f32(), start: -offset * s }
@@ -178,6 +177,13 @@ fn group(panels: &[Panel], x: [&[BlockQ8_0]; C], tb: [&[TokenBlock]; C], out: &m
         token!(6);
         token!(7);
     }
+    store_tokens(&acc, out, stride);
+}
+
+/// Stores each token's sixteen outputs (one per row) at `out[c * stride..][..16]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(super) fn store_tokens(acc: &[__m512; C], out: &mut [f32], stride: usize) {
     for (c, a) in acc.iter().enumerate() {
         let o = &mut out[c * stride..c * stride + R];
         // SAFETY: 16 floats stored into a 16-float slice.
@@ -222,7 +228,7 @@ macro_rules! rows16 {
                 let table = unsafe { fifth_bit_table() };
                 own::gemm::<$W, BlockQ8_0, TokenBlock>(
                     &SHAPE, n, w, nr, x, nc, out, stride, exact, &mut tbs,
-                    |xb| unsafe { token_block(xb, $off) },
+                    |xb| token_block(xb, $off),
                     |rows, nb, xs, tbs, o| unsafe { panel_rows(rows, nb, &mut panels, xs, tbs, o, stride, table) },
                 )
             }

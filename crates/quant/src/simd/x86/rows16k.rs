@@ -12,7 +12,7 @@
 //! where ggml's order spends them per output.
 
 use super::own;
-use super::rows16::transpose16;
+use super::rows16::{store_tokens, transpose16};
 use crate::blocks::*;
 use crate::kernels::GemmFn;
 use crate::reference::kquant_common::get_scale_min_k4;
@@ -125,11 +125,7 @@ fn group(panels: &[Panel], x: [&[BlockQ8K]; C], tb: [&[TokenBlock]; C], out: &mu
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(t.d), _mm512_sub_ps(f[c], mins), acc[c]);
         }
     }
-    for (c, a) in acc.iter().enumerate() {
-        let o = &mut out[c * stride..c * stride + R];
-        // SAFETY: 16 floats stored into a 16-float slice.
-        unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *a) };
-    }
+    store_tokens(&acc, out, stride);
 }
 
 /// Decodes sixteen rows (`rows`, `nb` super-blocks each) into `panels` and multiplies them by

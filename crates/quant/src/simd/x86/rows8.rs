@@ -116,8 +116,6 @@ fn ld_i32x8(v: &[u32; 8]) -> __m256i {
 }
 
 /// A token block prepared: quants + 128, scale as f32.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
 fn token_block(x: &BlockQ8_0) -> TokenBlock {
     TokenBlock { y: std::array::from_fn(|i| (x.qs[i] as u8) ^ 0x80), d: x.d.to_f32() }
 }
@@ -184,11 +182,11 @@ pub(super) mod q5_0 {
     pub fn gemm(n: usize, w: &[u8], nr: usize, x: &[u8], nc: usize, out: &mut [f32], stride: usize, exact: GemmFn) {
         let mut panels = [const { MaybeUninit::<Panel>::uninit() }; MAX_BLOCKS];
         let mut tbs = [TokenBlock { y: [0; 32], d: 0.0 }; PASS * MAX_BLOCKS];
-        // SAFETY (both kernel calls): `gemm` is installed only by `install`, after AVX2+FMA+F16C
+        // SAFETY (the kernel call): `gemm` is installed only by `install`, after AVX2+FMA+F16C
         // were detected.
         own::gemm::<BlockQ5_0, BlockQ8_0, TokenBlock>(
             &SHAPE, n, w, nr, x, nc, out, stride, exact, &mut tbs,
-            |xb| unsafe { token_block(xb) },
+            token_block,
             |rows, nb, _, tbs, o| unsafe { panel_rows(rows, nb, &mut panels, tbs, o, stride) },
         )
     }
